@@ -1,0 +1,5 @@
+"""Settings: one typed table of BUDKAVLE_* environment variables."""
+
+from config.settings import Settings, SettingsError, get_settings, load_settings
+
+__all__ = ["Settings", "SettingsError", "get_settings", "load_settings"]

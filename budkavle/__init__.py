@@ -1,0 +1,1 @@
+"""The budkavle command and the wiring of its processes."""

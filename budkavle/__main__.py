@@ -1,0 +1,3 @@
+from budkavle.cli import app
+
+app(prog_name="budkavle")

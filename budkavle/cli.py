@@ -1,0 +1,149 @@
+"""The `budkavle` command: run the service, publish, load the demo, look after feeds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import track
+from rich.table import Table
+
+from budkavle.markdown_files import FileError, read_article
+from config import SettingsError, get_settings
+from newsroom import articles
+from newsroom.db import migrate, session_scope
+from newsroom.models import utcnow
+
+app = typer.Typer(
+    help="Budkavle: publish once; feeds, digests and partners follow.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+feeds_app = typer.Typer(help="Feed documents.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
+console = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def _settings_first() -> None:
+    try:
+        get_settings()
+    except SettingsError as exc:
+        err.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.", min=1, max=65535)] = 8000,
+    concurrency: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 2,
+) -> None:
+    """Run web + worker + beat together (embedded SQLite and Redis when nothing is set)."""
+    from budkavle import serve as serving  # imports Celery and uvicorn: only when serving
+
+    def announce(env: dict[str, str]) -> None:
+        url = env["BUDKAVLE_PUBLIC_URL"]
+        console.print(Panel.fit(
+            f"[bold]{get_settings().site_name}[/bold] is starting\n\n"
+            f"Site         {url}/\n"
+            f"Feeds        {url}/feeds/all.atom  (.rss, .json)\n"
+            f"API docs     {url}/docs\n"
+            f"Admin token  {env['BUDKAVLE_ADMIN_TOKEN']}\n"
+            f"Database     {env['BUDKAVLE_DATABASE_URL']}\n"
+            f"Redis        {env['BUDKAVLE_REDIS_URL']}\n\n"
+            "Publish with  budkavle demo   or   budkavle publish article.md\n"
+            "Stop with     Ctrl-C",
+            title="budkavle serve",
+        ))  # fmt: skip
+
+    raise typer.Exit(serving.run(host, port, concurrency, announce))
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date (serve does this on its own)."""
+    migrate()
+    console.print("The database is up to date.")
+
+
+@app.command()
+def publish(
+    files: Annotated[list[Path], typer.Argument(help="Markdown files with YAML front matter.")],
+) -> None:
+    """Publish articles from Markdown files; a file whose slug exists updates that article."""
+    raise typer.Exit(1 if _publish(files) else 0)
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo articles (Swedish, Finnish, English...); running it again adds nothing."""
+    folder = Path(str(resources.files("budkavle") / "demo" / "articles"))
+    failed = _publish(sorted(folder.glob("*.md")))
+    console.print(f"Feeds: {get_settings().public_url}/feeds/all.atom  (.rss, .json)")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("articles")
+def list_articles(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
+    """The newest articles, with their status and version."""
+    migrate()
+    table = Table("slug", "status", "v", "lang", "published", "title")
+    with session_scope() as session:
+        for article in articles.listing(session, limit=limit):
+            when = article.published_at
+            table.add_row(
+                article.slug, article.status, str(article.version), article.language,
+                when.strftime("%Y-%m-%d %H:%M") if when else "", article.title,
+            )  # fmt: skip
+    console.print(table)
+
+
+@feeds_app.command("rebuild")
+def feeds_rebuild() -> None:
+    """Rebuild every feed from the database (after changing the site name or public URL)."""
+    from feeds.refresh import all_keys, refresh
+    from feeds.store import CHANGES_CHANNEL
+    from worker.bell import announce_feeds
+
+    settings = get_settings()
+    migrate()
+    with session_scope() as session:
+        keys = all_keys(session)
+    changed: list[str] = []
+    for key in track(keys, description="Rebuilding feeds", console=console):
+        with session_scope() as session:
+            changed += refresh(session, key, settings)
+    announce_feeds(CHANGES_CHANNEL, changed)
+    console.print(f"{len(keys)} feeds checked, {len(changed)} documents changed.")
+
+
+def _publish(files: list[Path]) -> int:
+    """Publish each file in its own transaction; ring the bell after each commit."""
+    from worker.bell import ring_events  # imports Celery: only when there is work
+
+    migrate()
+    grace = timedelta(seconds=get_settings().outbox_grace_seconds)
+    failed = 0
+    for path in files:
+        try:
+            data = read_article(path)
+            with session_scope() as session:
+                article, event = articles.create_or_update(session, data, utcnow(), grace)
+                summary = f"{article.slug}  {article.status}  v{article.version}"
+                event_id = event.id if event else None
+        except (FileError, articles.ArticleError) as exc:
+            err.print(f"[red]✗[/red] {exc}")
+            failed += 1
+            continue
+        if event_id is not None:
+            ring_events([event_id])
+        note = "" if event_id is not None else "  (nothing new)"
+        console.print(f"[green]✓[/green] {path.name}: {summary}{note}")
+    return failed

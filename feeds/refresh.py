@@ -1,0 +1,42 @@
+"""Rebuild one feed in every format and store what changed."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config import Settings
+from feeds import query, store
+from feeds.keys import FeedKey
+from feeds.model import CONTENT_TYPES, FORMATS
+from feeds.render import render
+from newsroom.db import lock
+from newsroom.models import Article, Tag
+
+
+def refresh(session: Session, key: FeedKey, settings: Settings) -> list[str]:
+    """Converge the stored documents of ``key`` on the database; the paths that changed.
+
+    Two workers may refresh the same feed at once for two publishes. The lock makes the
+    second one read after the first one wrote, so the newest bytes always win.
+    """
+    lock(session, f"feed:{key}")
+    document = query.current(session, key, settings)
+    changed = []
+    for fmt in FORMATS:
+        path = key.path(fmt)
+        body = render(document, fmt)
+        if store.put_if_changed(session, path, CONTENT_TYPES[fmt], body, document.updated):
+            changed.append(path)
+    return changed
+
+
+def all_keys(session: Session) -> list[FeedKey]:
+    """Every feed there is: all, each tag, each language that has articles."""
+    tags = session.scalars(select(Tag.slug).order_by(Tag.slug))
+    languages = session.scalars(select(Article.language).distinct().order_by(Article.language))
+    return [
+        FeedKey("all"),
+        *(FeedKey("tags", slug) for slug in tags),
+        *(FeedKey("lang", code) for code in languages),
+    ]

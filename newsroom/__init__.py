@@ -1,0 +1,1 @@
+"""The domain and its storage: articles, tags, the outbox of events, stored feeds."""

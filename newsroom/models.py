@@ -1,0 +1,160 @@
+"""The tables: articles and their tags, the outbox of events, and the stored feed documents."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite keeps no time zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; use aware UTC datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum_values(enum_class: type[enum.Enum]) -> list[str]:
+    # Store "published", not "PUBLISHED": the values are what APIs and queries speak.
+    return [str(member.value) for member in enum_class]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ArticleStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    PUBLISHED = "published"
+    RETRACTED = "retracted"
+
+
+class EventKind(enum.StrEnum):
+    PUBLISHED = "article.published"
+    UPDATED = "article.updated"
+    RETRACTED = "article.retracted"
+
+
+article_tags = Table(
+    "article_tags",
+    Base.metadata,
+    Column("article_id", ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    label: Mapped[str] = mapped_column(String(80))
+
+
+class Article(Base):
+    __tablename__ = "articles"
+    __table_args__ = (Index("ix_articles_status_published", "status", "published_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The entry id in every feed (urn:uuid:...): stable when slug or URL change.
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[ArticleStatus] = mapped_column(
+        Enum(ArticleStatus, native_enum=False, length=16, values_callable=_enum_values)
+    )
+    language: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text)
+    body_markdown: Mapped[str | None] = mapped_column(Text)
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    image_url: Mapped[str | None] = mapped_column(String(2000))
+    image_alt: Mapped[str] = mapped_column(String(300), default="")
+    image_caption: Mapped[str] = mapped_column(String(500), default="")
+    canonical_url: Mapped[str | None] = mapped_column(String(2000))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=article_tags, order_by=Tag.slug, lazy="selectin"
+    )
+
+    @property
+    def tag_slugs(self) -> list[str]:
+        return [tag.slug for tag in self.tags]
+
+
+class OutboxEvent(Base):
+    """One row per change that the rest of the system must hear about (the outbox pattern).
+
+    Written in the same transaction as the change; ``handled_at`` is set once every
+    consumer has converged. The Celery task that handles it is only a doorbell.
+    """
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_pending", "handled_at", "next_ring_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[EventKind] = mapped_column(
+        Enum(EventKind, native_enum=False, length=32, values_callable=_enum_values)
+    )
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    # The feeds this change touches, old and new ("all", "tags/x", "lang/sv").
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_ring_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FeedDocumentRow(Base):
+    """The current bytes of one feed in one format: what readers are served."""
+
+    __tablename__ = "feed_documents"
+
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)  # "tags/borlange.atom"
+    content_type: Mapped[str] = mapped_column(String(80))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    etag: Mapped[str] = mapped_column(String(80))
+    last_modified: Mapped[datetime] = mapped_column(UTCDateTime)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

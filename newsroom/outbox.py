@@ -1,0 +1,104 @@
+"""The outbox: one event row per change, written with the change, handled until done.
+
+The broker only rings a bell with an event id; this table says what is still to do, so
+a lost task, a flushed queue or a killed worker delays an event but never loses it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from newsroom.models import Article, ArticleStatus, EventKind, OutboxEvent
+
+# Re-ring an unhandled event after this long, doubling per failed attempt, up to a cap.
+FIRST_RETRY = timedelta(seconds=10)
+MAX_RETRY = timedelta(hours=1)
+
+
+def visibility(article: Article) -> dict[str, Any]:
+    """What a consumer needs to know of an article's state before or after a change."""
+    return {
+        "visible": article.status is ArticleStatus.PUBLISHED,
+        "language": article.language,
+        "tags": article.tag_slugs,
+    }
+
+
+def record(
+    session: Session,
+    article: Article,
+    kind: EventKind,
+    before: dict[str, Any],
+    now: datetime,
+    grace: timedelta,
+) -> OutboxEvent:
+    """Add the event in the caller's transaction; the sweeper rings it after ``grace``."""
+    session.flush()  # the article needs its id
+    event = OutboxEvent(
+        kind=kind,
+        article_id=article.id,
+        version=article.version,
+        payload={"before": before, "after": visibility(article)},
+        created_at=now,
+        next_ring_at=now + grace,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def due(session: Session, now: datetime, limit: int = 500) -> list[int]:
+    """Unhandled events whose bell should ring again, oldest first, pushed back a step.
+
+    Pushing ``next_ring_at`` forward here means a slow worker is not flooded with the
+    same id every sweep; the backoff grows with the attempts that failed.
+    """
+    events = session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.handled_at.is_(None), OutboxEvent.next_ring_at <= now)
+        .order_by(OutboxEvent.id)
+        .limit(limit)
+    ).all()
+    for event in events:
+        event.next_ring_at = now + backoff(event.attempts)
+    return [event.id for event in events]
+
+
+def backoff(attempts: int) -> timedelta:
+    delay: timedelta = FIRST_RETRY * 2 ** min(attempts, 16)
+    return min(delay, MAX_RETRY)
+
+
+def mark_handled(session: Session, event_id: int, now: datetime) -> None:
+    session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id == event_id, OutboxEvent.handled_at.is_(None))
+        .values(handled_at=now, last_error=None)
+    )
+
+
+def record_failure(session: Session, event_id: int, error: str, now: datetime) -> None:
+    event = session.get(OutboxEvent, event_id)
+    if event is None:
+        return
+    event.attempts += 1
+    event.last_error = error[:4000]
+    event.next_ring_at = now + backoff(event.attempts)
+
+
+def pending_stats(session: Session, now: datetime) -> tuple[int, float]:
+    """How many events wait, and the age in seconds of the oldest (for /metrics)."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(OutboxEvent.created_at)).where(
+            OutboxEvent.handled_at.is_(None)
+        )
+    ).one()
+    if not count:
+        return 0, 0.0
+    # SQLite hands back a naive value from an aggregate; it was stored as UTC.
+    oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+    return count, (now - oldest).total_seconds()

@@ -1,0 +1,1 @@
+"""FastAPI: the admin API, feed serving, pages, health and metrics."""

@@ -1,0 +1,46 @@
+"""The web application: admin API, feeds, pages, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from config import Settings, get_settings
+from feeds.store import CHANGES_CHANNEL
+from web import articles, errors, health, pages
+from web.feedcache import ChangeListener
+from web.feeds import make_loader, serve_feed
+from web.middleware import BodyLimit, Metrics
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    cache = make_loader(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        listener = ChangeListener(cache, settings.redis_client_url, CHANGES_CHANNEL)
+        listener.start()
+        try:
+            yield
+        finally:
+            listener.stop()
+
+    app = FastAPI(
+        title=f"{settings.site_name} API",
+        summary="Publish once; feeds, digests and partners follow.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.feed_cache = cache
+    errors.install(app)
+    app.include_router(articles.router)
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    app.add_route("/feeds/{path:path}", serve_feed, methods=["GET", "HEAD"])
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(Metrics)
+    health.register_collector()
+    return app

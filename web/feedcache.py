@@ -1,0 +1,125 @@
+"""Feed documents held in memory by each web process, ready to send.
+
+The database holds the truth; this cache only saves a query per request. The worker
+announces changed paths on a Redis channel after its commit and the listener drops them
+at once; an entry also expires after ``ttl`` seconds, in case an announcement was lost.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import format_datetime
+
+import redis
+
+from feeds.store import StoredFeed
+
+log = logging.getLogger(__name__)
+
+GZIP_MIN_BYTES = 512  # smaller bodies gain nothing from compression
+
+
+@dataclass(frozen=True)
+class Variant:
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CachedFeed:
+    stored: StoredFeed
+    identity: Variant
+    gzipped: Variant | None
+    loaded_at: float
+
+    @property
+    def base_etag(self) -> str:
+        return self.stored.etag.strip('"')
+
+
+def prepare(stored: StoredFeed, extra_headers: dict[str, str], loaded_at: float) -> CachedFeed:
+    """Build both encodings and their headers once, not per request."""
+    common = {
+        "content-type": stored.content_type,
+        "last-modified": format_datetime(stored.last_modified, usegmt=True),
+        "vary": "Accept-Encoding",
+        **extra_headers,
+    }
+    identity = Variant(stored.body, {**common, "etag": stored.etag})
+    gzipped = None
+    if len(stored.body) >= GZIP_MIN_BYTES:
+        # mtime=0: the same bytes compress to the same bytes, so the ETag may name them.
+        body = gzip.compress(stored.body, compresslevel=6, mtime=0)
+        etag = stored.etag[:-1] + '-gzip"'
+        gzipped = Variant(body, {**common, "etag": etag, "content-encoding": "gzip"})
+    return CachedFeed(stored, identity, gzipped, loaded_at)
+
+
+class FeedCache:
+    def __init__(self, load: Callable[[str], CachedFeed | None], ttl: float = 5.0) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._entries: dict[str, CachedFeed] = {}
+
+    def cached(self, path: str) -> CachedFeed | None:
+        entry = self._entries.get(path)
+        if entry is not None and time.monotonic() - entry.loaded_at < self._ttl:
+            return entry
+        return None
+
+    def load(self, path: str) -> CachedFeed | None:
+        """Read through to the database (blocking: call it from a thread)."""
+        entry = self._load(path)
+        if entry is not None:
+            self._entries[path] = entry
+        else:
+            self._entries.pop(path, None)
+        return entry
+
+    def drop(self, paths: list[str]) -> None:
+        for path in paths:
+            self._entries.pop(path, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class ChangeListener:
+    """Follows the Redis channel of changed feeds and drops those paths from the cache."""
+
+    def __init__(self, cache: FeedCache, redis_url: str, channel: str) -> None:
+        self._cache = cache
+        self._redis_url = redis_url
+        self._channel = channel
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="feed-changes", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=3)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client = redis.Redis.from_url(self._redis_url, socket_connect_timeout=2)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                with pubsub:
+                    pubsub.subscribe(self._channel)
+                    # Anything announced while we were not listening is unknown: start clean.
+                    self._cache.clear()
+                    while not self._stop.is_set():
+                        message = pubsub.get_message(timeout=0.5)
+                        if message and isinstance(message.get("data"), bytes):
+                            self._cache.drop(message["data"].decode().split("\n"))
+            except redis.RedisError as exc:
+                log.warning("feed change listener: %s; retrying", exc)
+                self._cache.clear()
+                self._stop.wait(1.0)

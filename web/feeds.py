@@ -1,0 +1,107 @@
+"""Serving feeds: cheap conditional GETs, gzip, and the hub and self links (RFC 9110, WebSub).
+
+A plain Starlette endpoint rather than a FastAPI route: this is the hottest path of the
+service, and a cache hit does no I/O at all.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from config import Settings
+from feeds import query, store
+from feeds.keys import parse_path
+from feeds.model import CONTENT_TYPES
+from feeds.render import render
+from newsroom.db import session_scope
+from web.feedcache import CachedFeed, FeedCache, prepare
+
+CURRENT_MAX_AGE = 60
+ARCHIVE_MAX_AGE = 3600
+
+
+def make_loader(settings: Settings) -> FeedCache:
+    def load(path: str) -> CachedFeed | None:
+        request = parse_path(path)
+        if request is None:
+            return None
+        with session_scope() as session:
+            if request.page is None:
+                stored = store.get(session, path)
+                max_age = CURRENT_MAX_AGE
+            else:  # archive pages are rare: built on request, from the same data
+                document = query.archive_page(session, request.key, request.page, settings)
+                if document is None:
+                    return None
+                body = render(document, request.fmt)
+                stored = store.StoredFeed(
+                    path, CONTENT_TYPES[request.fmt], body, store.etag_of(body), document.updated
+                )
+                max_age = ARCHIVE_MAX_AGE
+        if stored is None:
+            return None
+        self_url = f"{settings.public_url}/feeds/{path}"
+        headers = {
+            "cache-control": f"public, max-age={max_age}",
+            # WebSub §4: the hub and the topic's self URL, with quoted rel values.
+            "link": f'<{settings.public_url}/websub>; rel="hub", <{self_url}>; rel="self"',
+        }
+        return prepare(stored, headers, time.monotonic())
+
+    return FeedCache(load)
+
+
+async def serve_feed(request: Request) -> Response:
+    cache: FeedCache = request.app.state.feed_cache
+    path = request.path_params["path"]
+    feed = cache.cached(path)
+    if feed is None:
+        feed = await run_in_threadpool(cache.load, path)
+        if feed is None:
+            return PlainTextResponse(f"no feed at /feeds/{path}\n", status_code=404)
+    variant = feed.identity
+    if feed.gzipped is not None and _accepts_gzip(request.headers.get("accept-encoding", "")):
+        variant = feed.gzipped
+    if _not_modified(request, feed):
+        headers = {k: v for k, v in variant.headers.items() if k != "content-type"}
+        return Response(status_code=304, headers=headers)
+    return Response(variant.body, headers=variant.headers)
+
+
+def _not_modified(request: Request, feed: CachedFeed) -> bool:
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        # RFC 9110 §13.1.2: weak comparison; when present, If-Modified-Since is ignored.
+        tags = {tag.strip().removeprefix("W/").strip('"') for tag in if_none_match.split(",")}
+        return "*" in tags or bool(tags & {feed.base_etag, feed.base_etag + "-gzip"})
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False  # §13.1.3: an invalid date is ignored
+        if since.tzinfo is None:
+            return False
+        return feed.stored.last_modified <= since
+    return False
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    for item in accept_encoding.lower().split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=")
+            return not params or _quality(q) > 0
+    return False
+
+
+def _quality(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return 1.0

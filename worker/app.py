@@ -1,0 +1,43 @@
+"""The Celery application: Redis as the broker, JSON ids as messages, the beat schedule."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from config import Settings, get_settings
+
+
+def create_app(settings: Settings) -> Celery:
+    app = Celery("budkavle", broker=settings.broker_url, include=["worker.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        timezone="UTC",
+        # Tasks are idempotent (they converge rows), so acknowledge after running: a worker
+        # killed mid-task leaves its message to be delivered again.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # Redis re-delivers a message unacknowledged this long; keep it above the slowest task.
+        broker_transport_options={"visibility_timeout": settings.task_visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        beat_schedule_filename=str(settings.data_path / "celerybeat-schedule"),
+        beat_schedule={
+            "sweep-outbox": {
+                "task": "budkavle.sweep_outbox",
+                "schedule": settings.sweep_interval_seconds,
+            },
+            "publish-scheduled": {
+                "task": "budkavle.publish_scheduled",
+                "schedule": settings.sweep_interval_seconds,
+            },
+        },
+    )
+    return app
+
+
+app = create_app(get_settings())

@@ -26,8 +26,8 @@ app = typer.Typer(
 )
 feeds_app = typer.Typer(help="Feed documents.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)  # error lines stay whole, to copy
 
 
 @app.callback()
@@ -94,13 +94,14 @@ def demo() -> None:
 def list_articles(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
     """The newest articles, with their status and version."""
     migrate()
-    table = Table("slug", "status", "v", "lang", "published", "title")
+    table = Table("status", "v", "lang", "published", "title")
+    table.add_column("slug", no_wrap=True)  # the handle to copy into the next command
     with session_scope() as session:
         for article in articles.listing(session, limit=limit):
             when = article.published_at
             table.add_row(
-                article.slug, article.status, str(article.version), article.language,
-                when.strftime("%Y-%m-%d %H:%M") if when else "", article.title,
+                article.status, str(article.version), article.language,
+                when.strftime("%Y-%m-%d %H:%M") if when else "", article.title, article.slug,
             )  # fmt: skip
     console.print(table)
 

@@ -1,0 +1,81 @@
+"""`budkavle serve` with no configuration at all: embedded SQLite, Redis, worker and beat."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import feedparser
+import httpx
+import pytest
+
+from tests.support import article, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUDKAVLE_")}
+    budkavle = Path(sys.executable).parent / "budkavle"
+    process = subprocess.Popen(
+        [str(budkavle), "serve", "--port", str(port), "--concurrency", "1"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{port}", tmp_path, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serve_publishes_to_the_feed_within_seconds_and_stops_cleanly(
+    serve: tuple[str, Path, subprocess.Popen[bytes]],
+) -> None:
+    base, folder, process = serve
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
+            return False
+
+    wait_for(up, timeout=60, interval=0.25, what="budkavle serve to be ready")
+    token = (folder / "var" / "admin-token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    created = httpx.post(f"{base}/api/articles", json=article(), headers=headers, timeout=5)
+    assert created.status_code == 201, created.text
+
+    def served() -> list[str]:
+        response = httpx.get(f"{base}/feeds/all.atom", timeout=2)
+        if response.status_code != 200:
+            return []
+        return [entry.title for entry in feedparser.parse(response.content).entries]
+
+    assert wait_for(served, timeout=15, interval=0.1, what="the article in all.atom") == [
+        article()["title"]
+    ]
+    assert (folder / "var" / "budkavle.db").exists()
+
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert "Admin token" in text and token in text
+    assert "Traceback" not in text
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base}/healthz", timeout=1)

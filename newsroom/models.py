@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -130,7 +131,10 @@ class OutboxEvent(Base):
     """
 
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_pending", "handled_at", "next_ring_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "handled_at", "next_ring_at"),
+        UniqueConstraint("position", name="uq_outbox_events_position"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[EventKind] = mapped_column(
@@ -140,6 +144,10 @@ class OutboxEvent(Base):
     version: Mapped[int] = mapped_column(Integer)
     # The feeds this change touches, old and new ("all", "tags/x", "lang/sv").
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The order in which partners see changes (the pull cursor). Given by the worker under
+    # a lock, so positions become visible in increasing order; ids are not, since a
+    # transaction can commit after one that took a higher id.
+    position: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     next_ring_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -158,3 +166,135 @@ class FeedDocumentRow(Base):
     etag: Mapped[str] = mapped_column(String(80))
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime)
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PartnerState(enum.StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"        # to be sent, now or at next_attempt_at
+    DELIVERED = "delivered"    # the partner answered 2xx
+    FAILED = "failed"          # the retry schedule ran out; the operator may replay it
+
+
+class Partner(Base):
+    """A partner municipality: what it wants (filters) and how it gets it (push, pull)."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    # The signing secret ("whsec_..."): kept, since every push is signed with it.
+    secret: Mapped[str | None] = mapped_column(String(100))
+    # Only a hash of the pull key: it is only ever checked, never shown again.
+    pull_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)        # slugs; [] = all
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)   # codes; [] = all
+    state: Mapped[PartnerState] = mapped_column(
+        Enum(PartnerState, native_enum=False, length=16, values_callable=_enum_values),
+        default=PartnerState.ACTIVE,
+    )
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set at the first failure of a run of failures, cleared by a success.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PartnerDelivery(Base):
+    """One push of one event to one partner: unique, so an event never goes out twice."""
+
+    __tablename__ = "partner_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "partner_id"),
+        Index("ix_partner_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_partner_deliveries_chain", "partner_id", "article_id", "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    article_id: Mapped[int] = mapped_column(Integer)
+    # Standard Webhooks: the same id on every retry, so the receiver can deduplicate.
+    webhook_id: Mapped[str] = mapped_column(String(40), unique=True)
+    status: Mapped[DeliveryStatus] = mapped_column(
+        Enum(DeliveryStatus, native_enum=False, length=16, values_callable=_enum_values),
+        default=DeliveryStatus.PENDING,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeliveryAttempt(Base):
+    """The log an operator reads: every attempt, its answer and how long it took."""
+
+    __tablename__ = "partner_delivery_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("partner_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebSubSubscription(Base):
+    """A verified WebSub subscription: a callback that gets a topic's new bodies."""
+
+    __tablename__ = "websub_subscriptions"
+    __table_args__ = (UniqueConstraint("topic", "callback"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200), index=True)   # feed path, "all.atom"
+    callback: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str | None] = mapped_column(String(200))
+    lease_seconds: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebSubIntent(Base):
+    """A (un)subscribe request waiting for its intent verification (WebSub §5.3)."""
+
+    __tablename__ = "websub_intents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mode: Mapped[str] = mapped_column(String(12))                 # subscribe | unsubscribe
+    topic: Mapped[str] = mapped_column(String(200))
+    callback: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str | None] = mapped_column(String(200))
+    lease_seconds: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # verified | denied
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebSubPush(Base):
+    """The newest body a subscription still has to receive: one row per subscription.
+
+    A newer change replaces the ETag to send, so a subscriber that was down gets the
+    latest content once, not every version it missed (WebSub §7: the full new body).
+    """
+
+    __tablename__ = "websub_pushes"
+
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("websub_subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    etag: Mapped[str] = mapped_column(String(80))
+    delivered_etag: Mapped[str | None] = mapped_column(String(80))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -28,6 +28,36 @@ def visibility(article: Article) -> dict[str, Any]:
     }
 
 
+def snapshot(article: Article) -> dict[str, Any]:
+    """The article as it stood at this version: what partners are told, in JSON types."""
+    image = None
+    if article.image_url:
+        image = {"url": article.image_url, "alt": article.image_alt,
+                 "caption": article.image_caption}  # fmt: skip
+    return {
+        "id": article.id,
+        "uuid": article.uuid,
+        "slug": article.slug,
+        "version": article.version,
+        "status": str(article.status),
+        "language": article.language,
+        "title": article.title,
+        "summary": article.summary,
+        "body_html": article.body_html,
+        "tags": [{"slug": tag.slug, "label": tag.label} for tag in article.tags],
+        "authors": list(article.authors),
+        "image": image,
+        "canonical_url": article.canonical_url,
+        "published_at": _iso(article.published_at),
+        "updated_at": _iso(article.updated_at),
+        "retracted_at": _iso(article.retracted_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
 def record(
     session: Session,
     article: Article,
@@ -42,7 +72,7 @@ def record(
         kind=kind,
         article_id=article.id,
         version=article.version,
-        payload={"before": before, "after": visibility(article)},
+        payload={"before": before, "after": visibility(article), "article": snapshot(article)},
         created_at=now,
         next_ring_at=now + grace,
     )

@@ -14,6 +14,7 @@ from rich.progress import track
 from rich.table import Table
 
 from budkavle.markdown_files import FileError, read_article
+from budkavle.partners_cli import app as partners_app
 from config import SettingsError, get_settings
 from newsroom import articles
 from newsroom.db import migrate, session_scope
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 feeds_app = typer.Typer(help="Feed documents.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(partners_app, name="partners")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # error lines stay whole, to copy
 

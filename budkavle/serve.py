@@ -19,6 +19,7 @@ from types import FrameType
 
 from config import Settings, get_settings
 from newsroom.db import migrate
+from worker.app import PUSH_QUEUE
 
 STOP_TIMEOUT = 15.0
 
@@ -63,9 +64,15 @@ def commands(host: str, port: int, settings: Settings, concurrency: int) -> dict
             "--log-level", settings.log_level.lower(),
         ],
         "worker": [
-            python, "-m", "celery", "-A", "worker", "worker", "--beat",
+            python, "-m", "celery", "-A", "worker", "worker", "--beat", "-n", "main@%h",
             "--concurrency", str(concurrency), "--loglevel", settings.log_level,
             "--schedule", str(settings.data_path / "celerybeat-schedule"),
+        ],
+        # Pushes wait on other people's servers: many threads, their own queue.
+        "pusher": [
+            python, "-m", "celery", "-A", "worker", "worker", "-Q", PUSH_QUEUE,
+            "-n", "push@%h", "--pool", "threads", "--concurrency", "16",
+            "--loglevel", settings.log_level,
         ],
     }  # fmt: skip
 

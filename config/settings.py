@@ -8,6 +8,7 @@ generated once and kept in the data folder.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 import tempfile
 from functools import lru_cache
@@ -55,6 +56,18 @@ class Settings(BaseSettings):
         3600, ge=60, description="Seconds before Redis re-delivers an unacknowledged task."
     )
     max_request_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body.")
+    webhook_allow_networks: str = Field(
+        "",
+        description="Comma-separated CIDRs that pushes and WebSub callbacks may target though "
+        "private or loopback (over http too); empty: only public https.",
+    )
+    push_timeout_seconds: float = Field(10.0, gt=0, description="Total time for one push.")
+    websub_lease_seconds: int = Field(
+        10 * 24 * 3600, ge=60, description="WebSub lease when the subscriber asks for none."
+    )
+    websub_max_lease_seconds: int = Field(
+        30 * 24 * 3600, ge=60, description="Longest WebSub lease granted."
+    )
     log_level: str = Field("INFO", description="Logging level of every process.")
 
     @field_validator("public_url")
@@ -81,6 +94,16 @@ class Settings(BaseSettings):
             raise ValueError("must list at least one language code")
         return ",".join(codes)
 
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for cidr in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a network (e.g. 10.0.0.0/8)") from None
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -93,6 +116,11 @@ class Settings(BaseSettings):
     @property
     def language_codes(self) -> tuple[str, ...]:
         return tuple(self.languages.split(","))
+
+    @property
+    def allowed_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        parts = (part.strip() for part in self.webhook_allow_networks.split(","))
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts if part)
 
     @property
     def zone(self) -> ZoneInfo:

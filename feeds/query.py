@@ -80,6 +80,38 @@ def archive_page(
     return _document(session, key, settings, links, oldest_first[::-1], archive=True)
 
 
+def for_partner(
+    session: Session, tags: list[str], languages: list[str], settings: Settings
+) -> FeedDocument:
+    """A partner's own feed: the newest articles matching its filters (built per request)."""
+    selection = select(Article).where(Article.status == ArticleStatus.PUBLISHED)
+    if languages:
+        selection = selection.where(Article.language.in_(languages))
+    if tags:
+        selection = selection.where(Article.tags.any(TagRow.slug.in_(tags)))
+    articles = session.scalars(
+        selection.order_by(Article.published_at.desc(), Article.id.desc()).limit(
+            settings.feed_size
+        )
+    ).all()
+    base = f"{settings.public_url}/api/partner/feed"
+    links = Links(
+        home=settings.public_url + "/",
+        self_url={fmt: f"{base}.{fmt}" for fmt in ("atom", "rss", "json")},
+        hub=settings.public_url + "/websub",
+    )
+    entries = tuple(entry(article, settings) for article in articles)
+    return FeedDocument(
+        feed_id=base,
+        title=settings.site_name,
+        subtitle=settings.site_name,
+        language=languages[0] if len(languages) == 1 else settings.default_language,
+        links=links,
+        updated=max((e.updated for e in entries), default=EPOCH),
+        entries=entries,
+    )
+
+
 def entry(article: Article, settings: Settings) -> Entry:
     image = None
     content = article.body_html
@@ -104,7 +136,12 @@ def entry(article: Article, settings: Settings) -> Entry:
 
 
 def article_url(article: Article, settings: Settings) -> str:
-    return article.canonical_url or f"{settings.public_url}/articles/{article.slug}"
+    return article_url_for(article.canonical_url, article.slug, settings)
+
+
+def article_url_for(canonical_url: str | None, slug: str, settings: Settings) -> str:
+    """The newsroom's own page when it gave one, else ours."""
+    return canonical_url or f"{settings.public_url}/articles/{slug}"
 
 
 def _document(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsroom import outbox
+from newsroom.errors import DomainError
 from newsroom.models import Article, ArticleStatus, EventKind, OutboxEvent, Tag
 from newsroom.sanitize import visible_text
 from newsroom.schemas import ArticleIn
@@ -23,15 +24,8 @@ from newsroom.text import make_slug
 AUTO_SUMMARY_LENGTH = 280
 
 
-class ArticleError(Exception):
-    """A request that cannot be done as asked; ``field`` names the culprit."""
-
-    status = 400
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class ArticleError(DomainError):
+    pass
 
 
 class SlugTaken(ArticleError):

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from newsroom.db import lock
 from newsroom.models import Article, ArticleStatus, EventKind, OutboxEvent
 
 # Re-ring an unhandled event after this long, doubling per failed attempt, up to a cap.
@@ -81,6 +82,22 @@ def record(
     return event
 
 
+def assign_position(session: Session, event_id: int) -> int:
+    """Give the event its place in the order partners see changes; once, whatever runs twice.
+
+    Under a lock held to the commit, so a reader never sees position n+1 before n: a
+    cursor that has passed a position has seen everything before it.
+    """
+    lock(session, "outbox:position")
+    event = session.get(OutboxEvent, event_id)
+    if event is None:
+        raise LookupError(f"no outbox event {event_id}")
+    if event.position is None:
+        last = session.scalar(select(func.max(OutboxEvent.position)))
+        event.position = (last or 0) + 1
+    return event.position
+
+
 def due(session: Session, now: datetime, limit: int = 500) -> list[int]:
     """Unhandled events whose bell should ring again, oldest first, pushed back a step.
 
@@ -101,6 +118,40 @@ def due(session: Session, now: datetime, limit: int = 500) -> list[int]:
 def backoff(attempts: int) -> timedelta:
     delay: timedelta = FIRST_RETRY * 2 ** min(attempts, 16)
     return min(delay, MAX_RETRY)
+
+
+def earlier_unhandled(session: Session, event: OutboxEvent) -> int | None:
+    """An older event of the same article still waiting: it must go first.
+
+    Handling one article's events strictly in turn is what keeps every consumer (feeds,
+    positions, partners) from seeing version n after n+1.
+    """
+    return session.scalar(
+        select(OutboxEvent.id)
+        .where(
+            OutboxEvent.article_id == event.article_id,
+            OutboxEvent.id < event.id,
+            OutboxEvent.handled_at.is_(None),
+        )
+        .limit(1)
+    )
+
+
+def next_unhandled(session: Session, event_id: int) -> int | None:
+    """The next event of the same article, held back until this one was done."""
+    event = session.get(OutboxEvent, event_id)
+    if event is None:
+        return None
+    return session.scalar(
+        select(OutboxEvent.id)
+        .where(
+            OutboxEvent.article_id == event.article_id,
+            OutboxEvent.id > event.id,
+            OutboxEvent.handled_at.is_(None),
+        )
+        .order_by(OutboxEvent.id)
+        .limit(1)
+    )
 
 
 def mark_handled(session: Session, event_id: int, now: datetime) -> None:

@@ -55,7 +55,9 @@ def _url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValueError("must be an absolute http:// or https:// URL")
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in value):
+    # Not printable: C0/C1 controls, lone surrogates, U+FFFE, bidi overrides. A URL is
+    # refused rather than silently changed (a lone surrogate cannot even be stored).
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
         raise ValueError("must not contain spaces or control characters")
     return value
 
@@ -92,7 +94,7 @@ def _body(render: Any) -> Any:
         html: str = render(source)
         if not visible_text(html) and "<img" not in html:
             raise ValueError("has no text left after sanitising")
-        return source
+        return xml_safe(source)  # the source is stored too (body_markdown): no NUL, no surrogates
 
     return AfterValidator(check)
 

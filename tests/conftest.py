@@ -79,12 +79,24 @@ def server(db: str) -> Iterator[Server]:
 
 @pytest.fixture
 def celery_worker(db: str) -> Iterator[None]:
-    """A real Celery worker (solo pool, in a thread) on the test Redis."""
+    """A real Celery worker (threads, in this process) on the test Redis, on both queues."""
     from celery.contrib.testing.worker import start_worker
 
-    from worker.app import app
+    from worker.app import PUSH_QUEUE, app
 
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+    # Redis BRPOP waits this long per poll; a worker stops only after its poll returns.
+    app.conf.broker_transport_options = {
+        **app.conf.broker_transport_options,
+        "polling_interval": 0.1,
+    }
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=4,
+        queues=["celery", PUSH_QUEUE],
+        perform_ping_check=False,
+        shutdown_timeout=10,
+    ):
         yield
 
 

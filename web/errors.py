@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException
 
-from newsroom.articles import ArticleError
+from newsroom.errors import DomainError
 
 
 def problem(status: int, field: str, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"detail": [{"field": field, "msg": message, "loc": ["body", field]}]},
-        status_code=status,
-    )
+    loc = ["body"] if field == "body" else ["body", field]
+    detail = [{"field": field, "msg": message, "loc": loc}]
+    return JSONResponse({"detail": detail}, status_code=status)
 
 
 def _field_of(loc: tuple[object, ...]) -> str:
@@ -27,14 +28,31 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     detail = []
     for error in exc.errors():
         message = str(error["msg"]).removeprefix("Value error, ")
-        detail.append(
-            {"field": _field_of(tuple(error["loc"])), "msg": message, "loc": list(error["loc"])}
-        )
+        field = _field_of(tuple(error["loc"]))
+        if error["type"] == "json_invalid":  # loc is ("body", character offset)
+            field = "body"
+            message = f"must be valid JSON: {error['ctx']['error']} at character {error['loc'][-1]}"
+        detail.append({"field": field, "msg": message, "loc": list(error["loc"])})
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-async def _article_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ArticleError)
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 413:  # web.middleware.BodyLimit, for a body that did not say its size
+        response = problem(413, "body", str(exc.detail))
+        response.headers["Connection"] = "close"  # the rest of the body was never read
+        return response
+    # FastAPI reports a body that json.loads raised on with anything but JSONDecodeError as
+    # a bare 400 "error parsing the body"; say what is wrong, like any other invalid JSON.
+    if isinstance(exc.__cause__, UnicodeDecodeError):
+        return problem(422, "body", "must be JSON encoded as UTF-8 (RFC 8259 §8.1)")
+    if isinstance(exc.__cause__, RecursionError):
+        return problem(422, "body", "must be JSON nested less deeply")
+    return await http_exception_handler(request, exc)
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
     return problem(exc.status, exc.field, exc.message)
 
 
@@ -45,5 +63,6 @@ async def _integrity(_: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_exception_handler(ArticleError, _article_error)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(IntegrityError, _integrity)

@@ -65,6 +65,9 @@ class FeedCache:
         self._load = load
         self._ttl = ttl
         self._entries: dict[str, CachedFeed] = {}
+        # Bumped by every drop: a load that began before a drop must not be cached, or
+        # the bytes it read just before the worker's commit would live on for ``ttl``.
+        self._generation = 0
 
     def cached(self, path: str) -> CachedFeed | None:
         entry = self._entries.get(path)
@@ -74,18 +77,19 @@ class FeedCache:
 
     def load(self, path: str) -> CachedFeed | None:
         """Read through to the database (blocking: call it from a thread)."""
+        generation = self._generation
         entry = self._load(path)
-        if entry is not None:
+        if entry is not None and generation == self._generation:
             self._entries[path] = entry
-        else:
-            self._entries.pop(path, None)
         return entry
 
     def drop(self, paths: list[str]) -> None:
+        self._generation += 1
         for path in paths:
             self._entries.pop(path, None)
 
     def clear(self) -> None:
+        self._generation += 1
         self._entries.clear()
 
 
@@ -116,7 +120,7 @@ class ChangeListener:
                     # Anything announced while we were not listening is unknown: start clean.
                     self._cache.clear()
                     while not self._stop.is_set():
-                        message = pubsub.get_message(timeout=0.5)
+                        message = pubsub.get_message(timeout=0.2)
                         if message and isinstance(message.get("data"), bytes):
                             self._cache.drop(message["data"].decode().split("\n"))
             except redis.RedisError as exc:

@@ -39,8 +39,11 @@ def make_loader(settings: Settings) -> FeedCache:
                 if document is None:
                     return None
                 body = render(document, request.fmt)
+                # HTTP dates count whole seconds: with the fraction kept, If-Modified-Since
+                # set to the very Last-Modified we sent would compare older (200, not 304).
+                modified = document.updated.replace(microsecond=0)
                 stored = store.StoredFeed(
-                    path, CONTENT_TYPES[request.fmt], body, store.etag_of(body), document.updated
+                    path, CONTENT_TYPES[request.fmt], body, store.etag_of(body), modified
                 )
                 max_age = ARCHIVE_MAX_AGE
         if stored is None:
@@ -92,12 +95,14 @@ def _not_modified(request: Request, feed: CachedFeed) -> bool:
 
 
 def _accepts_gzip(accept_encoding: str) -> bool:
+    # RFC 9110 §12.5.3: "*" stands for the codings the field does not name, so a gzip
+    # entry decides wherever it stands ("*;q=0, gzip" accepts gzip); q=0 refuses.
+    qualities: dict[str, float] = {}
     for item in accept_encoding.lower().split(","):
         coding, _, params = item.strip().partition(";")
-        if coding.strip() in ("gzip", "*"):
-            q = params.strip().removeprefix("q=")
-            return not params or _quality(q) > 0
-    return False
+        q = params.strip().removeprefix("q=")
+        qualities.setdefault(coding.strip(), _quality(q) if params else 1.0)
+    return qualities.get("gzip", qualities.get("*", 0.0)) > 0
 
 
 def _quality(value: str) -> float:

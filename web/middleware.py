@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web.health import LATENCY, REQUESTS
@@ -32,7 +33,7 @@ class BodyLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:  # a chunked body that never said its length
-                raise _TooLarge
+                raise _TooLarge(self.max_bytes)
             return message
 
         try:
@@ -41,9 +42,9 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": [{"field": "body", "msg": f"request body over {self.max_bytes} bytes"}]}
-        ).encode()
+        message = f"request body over {self.max_bytes} bytes"
+        detail = [{"field": "body", "msg": message, "loc": ["body"]}]
+        body = json.dumps({"detail": detail}).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -54,8 +55,11 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    # An HTTPException, because FastAPI turns any other exception raised while it reads the
+    # body into a 400; this one reaches web.errors and becomes the same 413 as above.
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body over {max_bytes} bytes")
 
 
 class Metrics:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from celery import Celery
 
 from config import Settings, get_settings
+
+PUSH_QUEUE = "push"
+PUSH_TASKS = re.compile(r"budkavle\.(push_to_partner|push_websub|verify_websub_intent)$")
 
 
 def create_app(settings: Settings) -> Celery:
@@ -25,6 +30,11 @@ def create_app(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_send_task_events=True,
         task_send_sent_event=True,
+        # Calls to other people's servers wait on the network: they get their own queue
+        # (and a worker with many threads), so a slow partner never delays a feed.
+        task_routes={
+            PUSH_TASKS: {"queue": PUSH_QUEUE},
+        },
         beat_schedule_filename=str(settings.data_path / "celerybeat-schedule"),
         beat_schedule={
             "sweep-outbox": {
@@ -33,6 +43,14 @@ def create_app(settings: Settings) -> Celery:
             },
             "publish-scheduled": {
                 "task": "budkavle.publish_scheduled",
+                "schedule": settings.sweep_interval_seconds,
+            },
+            "sweep-partners": {
+                "task": "budkavle.sweep_partners",
+                "schedule": settings.sweep_interval_seconds,
+            },
+            "sweep-websub": {
+                "task": "budkavle.sweep_websub",
                 "schedule": settings.sweep_interval_seconds,
             },
         },

@@ -18,16 +18,35 @@ from worker.app import app
 log = logging.getLogger(__name__)
 
 DISPATCH_EVENT = "budkavle.dispatch_event"
+VERIFY_WEBSUB_INTENT = "budkavle.verify_websub_intent"
+PUSH_WEBSUB = "budkavle.push_websub"
+PUSH_TO_PARTNER = "budkavle.push_to_partner"
+
+
+def ring(task: str, ids: Iterable[int]) -> None:
+    """Ask a worker to run ``task`` for each id; call only after the rows are committed."""
+    for row_id in ids:
+        try:
+            # retry=False: a request must not hang while Redis is away.
+            app.send_task(task, args=[row_id], retry=False)
+        except Exception as exc:  # the broker is down: the sweeper will ring again
+            log.warning("%s(%s): could not ring the bell (%s); the sweeper will", task, row_id, exc)
 
 
 def ring_events(event_ids: Iterable[int]) -> None:
-    """Ask a worker to handle each event; call only after the events are committed."""
-    for event_id in event_ids:
-        try:
-            # retry=False: a publish request must not hang while Redis is away.
-            app.send_task(DISPATCH_EVENT, args=[event_id], retry=False)
-        except Exception as exc:  # the broker is down: the sweeper will ring again
-            log.warning("event %s: could not ring the bell (%s); the sweeper will", event_id, exc)
+    ring(DISPATCH_EVENT, event_ids)
+
+
+def ring_pushes(delivery_ids: Iterable[int]) -> None:
+    ring(PUSH_TO_PARTNER, delivery_ids)
+
+
+def ring_websub_intents(intent_ids: Iterable[int]) -> None:
+    ring(VERIFY_WEBSUB_INTENT, intent_ids)
+
+
+def ring_websub_pushes(subscription_ids: Iterable[int]) -> None:
+    ring(PUSH_WEBSUB, subscription_ids)
 
 
 @lru_cache(maxsize=1)

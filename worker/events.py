@@ -8,9 +8,10 @@ from collections.abc import Callable
 from config import Settings
 from feeds.keys import touched_by
 from feeds.refresh import refresh
-from newsroom import outbox
+from newsroom import outbox, partners
 from newsroom.db import session_scope
 from newsroom.models import OutboxEvent, utcnow
+from worker import bell, websub
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ def handle(
         event = session.get(OutboxEvent, event_id)
         if event is None or event.handled_at is not None:
             return
+        if outbox.earlier_unhandled(session, event) is not None:
+            return  # its turn comes when the earlier one is done (or at the next sweep)
         keys = touched_by(event.payload)
     try:
         # One short transaction per feed, so that one feed's lock is never held while
@@ -30,7 +33,11 @@ def handle(
         for key in keys:
             with session_scope() as session:
                 changed = refresh(session, key, settings)
+                # WebSub §7: planned with the new bytes, so they commit together or not.
+                subscription_ids = websub.plan_pushes(session, changed, utcnow(), settings)
             on_feeds_changed(changed)
+            bell.ring_websub_pushes(subscription_ids)
+        bell.ring_pushes(_notify_partners(event_id))
     except Exception as exc:
         log.exception("event %s failed", event_id)
         with session_scope() as session:
@@ -38,3 +45,14 @@ def handle(
         raise
     with session_scope() as session:
         outbox.mark_handled(session, event_id, utcnow())
+        following = outbox.next_unhandled(session, event_id)
+    bell.ring_events([following] if following is not None else [])
+
+
+def _notify_partners(event_id: int) -> list[int]:
+    """Place the event in the partners' order, and plan one delivery per matching partner."""
+    with session_scope() as session:
+        outbox.assign_position(session, event_id)
+        event = session.get(OutboxEvent, event_id)
+        assert event is not None
+        return partners.plan_deliveries(session, event, utcnow())

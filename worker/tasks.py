@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from config import get_settings
 from feeds.store import CHANGES_CHANNEL
-from newsroom import articles, outbox
+from newsroom import articles, outbox, partners
 from newsroom.db import session_scope
 from newsroom.models import utcnow
-from worker import bell, events
+from worker import bell, events, http, push, websub
 from worker.app import app
 
 
@@ -41,3 +41,36 @@ def publish_scheduled() -> int:
 
 def _announce(paths: list[str]) -> None:
     bell.announce_feeds(CHANGES_CHANNEL, paths)
+
+
+@app.task(name=bell.PUSH_TO_PARTNER, acks_late=True)
+def push_to_partner(delivery_id: int) -> None:
+    bell.ring_pushes(push.push(delivery_id))
+
+
+@app.task(name="budkavle.sweep_partners", acks_late=True)
+def sweep_partners() -> int:
+    """Ring again for every delivery that is due: retries, lost bells, expired leases."""
+    with session_scope() as session:
+        delivery_ids = partners.due_deliveries(session, utcnow())
+    bell.ring_pushes(delivery_ids)
+    return len(delivery_ids)
+
+
+@app.task(name=bell.VERIFY_WEBSUB_INTENT, acks_late=True)
+def verify_websub_intent(intent_id: int) -> None:
+    websub.verify_intent(intent_id, get_settings(), http.client())
+
+
+@app.task(name=bell.PUSH_WEBSUB, acks_late=True)
+def push_websub(subscription_id: int) -> None:
+    websub.push(subscription_id, get_settings(), http.client())
+
+
+@app.task(name="budkavle.sweep_websub", acks_late=True)
+def sweep_websub() -> int:
+    """Expire leases; ring again for intents and pushes whose bell was lost or is due."""
+    intent_ids, subscription_ids = websub.sweep(utcnow())
+    bell.ring_websub_intents(intent_ids)
+    bell.ring_websub_pushes(subscription_ids)
+    return len(intent_ids) + len(subscription_ids)

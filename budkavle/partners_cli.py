@@ -1,0 +1,131 @@
+"""`budkavle partners ...`: register partner municipalities and look after their deliveries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from newsroom import partners
+from newsroom.db import migrate, session_scope
+from newsroom.models import DeliveryStatus, Partner, utcnow
+from newsroom.partners import PartnerError, PartnerIn
+
+app = typer.Typer(help="Partner municipalities: pushes, pull keys, delivery logs.",
+                  no_args_is_help=True)  # fmt: skip
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help='e.g. "Borlänge kommun"')],
+    webhook: Annotated[str | None, typer.Option(help="https URL that receives pushes.")] = None,
+    tags: Annotated[str, typer.Option(help="Comma-separated tags; none: all.")] = "",
+    languages: Annotated[str, typer.Option(help="Comma-separated codes; none: all.")] = "",
+) -> None:
+    """Register a partner; prints its signing secret and pull key, this one time."""
+    migrate()
+    try:
+        data = PartnerIn(name=name, webhook_url=webhook, tags=_split(tags),
+                         languages=_split(languages))  # fmt: skip
+        with session_scope() as session:
+            partner, secret, pull_key = partners.register(session, data)
+            partner_id = partner.id
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            err.print(f"[red]✗[/red] {field}: {str(error['msg']).removeprefix('Value error, ')}")
+        raise typer.Exit(1) from None
+    except PartnerError as exc:
+        err.print(f"[red]✗[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"[green]✓[/green] partner {partner_id}: {name}")
+    console.print(f"  signing secret  {secret}")
+    console.print(f"  pull key        {pull_key}")
+    console.print("  Keep both now: they are not shown again.")
+
+
+@app.command("list")
+def list_partners() -> None:
+    """Every partner, its filters and its state."""
+    migrate()
+    table = Table("id", "name", "state", "tags", "languages", "webhook")
+    with session_scope() as session:
+        for partner in partners.listing(session):
+            state = str(partner.state)
+            if partner.disabled_reason:
+                state += f" ({partner.disabled_reason})"
+            table.add_row(
+                str(partner.id), partner.name, state, ", ".join(partner.tags) or "all",
+                ", ".join(partner.languages) or "all", partner.webhook_url or "–",
+            )  # fmt: skip
+    console.print(table)
+
+
+@app.command("log")
+def delivery_log(
+    name: Annotated[str, typer.Argument(help="Partner name or id.")],
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+) -> None:
+    """A partner's deliveries: attempts, status codes, the next retry."""
+    migrate()
+    table = Table("delivery", "event", "status", "attempts", "last answer", "next attempt")
+    with session_scope() as session:
+        partner = _find(session, name)
+        for delivery, attempts in partners.log(session, partner, limit):
+            answer = delivery.last_error or (str(delivery.last_status or "") or "–")
+            pending = delivery.status == DeliveryStatus.PENDING
+            upcoming = f"{delivery.next_attempt_at:%Y-%m-%d %H:%M:%S}" if pending else ""
+            table.add_row(
+                str(delivery.id), str(delivery.event_id), str(delivery.status),
+                str(len(attempts)), answer, upcoming,
+            )  # fmt: skip
+        title = f"{partner.name} — {partner.state}"
+    console.print(title)
+    console.print(table)
+
+
+@app.command("replay")
+def replay(delivery_id: Annotated[int, typer.Argument(help="Delivery id (see log).")]) -> None:
+    """Send a delivery again, with the same webhook-id."""
+    from worker.bell import ring_pushes
+
+    migrate()
+    try:
+        with session_scope() as session:
+            partners.replay(session, delivery_id, utcnow())
+    except PartnerError as exc:
+        err.print(f"[red]✗[/red] {exc}")
+        raise typer.Exit(1) from None
+    ring_pushes([delivery_id])
+    console.print(f"[green]✓[/green] delivery {delivery_id} queued again")
+
+
+@app.command("enable")
+def enable(name: Annotated[str, typer.Argument(help="Partner name or id.")]) -> None:
+    """Re-enable a disabled partner; what waited goes out in order."""
+    from worker.bell import ring_pushes
+
+    migrate()
+    with session_scope() as session:
+        partner = _find(session, name)
+        waiting = partners.enable(session, partner)
+    ring_pushes(waiting)
+    console.print(f"[green]✓[/green] {name} enabled; {len(waiting)} waiting deliveries go out now")
+
+
+def _find(session: Session, name: str) -> Partner:
+    try:
+        return partners.find(session, name)
+    except PartnerError as exc:
+        err.print(f"[red]✗[/red] {exc}")
+        raise typer.Exit(1) from None

@@ -1,0 +1,283 @@
+"""Partner municipalities: registration, keys, filters, and one delivery row per event.
+
+A partner gets a signing secret (Standard Webhooks, "whsec_" + base64) for its pushes
+and a pull key for the pull API. Both are shown once; the pull key is kept only as a
+hash, the secret in full because every push is signed with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from config import get_settings
+from newsroom import netguard
+from newsroom.errors import DomainError
+from newsroom.models import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    OutboxEvent,
+    Partner,
+    PartnerDelivery,
+    PartnerState,
+)
+from newsroom.schemas import Label
+from newsroom.text import line_count, make_slug, one_line
+
+PULL_KEY_PREFIX = "bkp_"
+
+
+class PartnerError(DomainError):
+    pass
+
+
+class PartnerNotFound(PartnerError):
+    status = 404
+
+
+class PartnerExists(PartnerError):
+    status = 409
+
+
+def _name(value: str) -> str:
+    if line_count(value) > 1:
+        raise ValueError("must be one line")
+    value = one_line(value)
+    if not 1 <= len(value) <= 200:
+        raise ValueError("must be 1 to 200 characters")
+    return value
+
+
+def _webhook_url(value: str) -> str:
+    value = value.strip()
+    try:
+        netguard.check(value, get_settings().allowed_networks)
+    except netguard.UnsafeURL as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _language(code: str) -> str:
+    code = code.strip().lower()
+    if code not in get_settings().language_codes:
+        raise ValueError(f"unknown language {code!r}")
+    return code
+
+
+class PartnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, AfterValidator(_name)]
+    webhook_url: Annotated[str, AfterValidator(_webhook_url)] | None = None
+    tags: Annotated[list[Label], Field(max_length=50)] = []
+    languages: Annotated[
+        list[Annotated[str, AfterValidator(_language)]], Field(max_length=20)
+    ] = []
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def register(session: Session, data: PartnerIn) -> tuple[Partner, str, str]:
+    """The new partner, its signing secret and its pull key (shown this once)."""
+    if session.scalar(select(Partner.id).where(Partner.name == data.name)) is not None:
+        raise PartnerExists("name", f"a partner named {data.name!r} exists")
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    pull_key = PULL_KEY_PREFIX + secrets.token_urlsafe(32)
+    partner = Partner(
+        name=data.name,
+        webhook_url=data.webhook_url,
+        secret=secret,
+        pull_key_hash=hash_key(pull_key),
+        tags=sorted({make_slug(label, max_length=80) for label in data.tags}),
+        languages=sorted(set(data.languages)),
+    )
+    session.add(partner)
+    session.flush()
+    return partner, secret, pull_key
+
+
+def by_key(session: Session, key: str) -> Partner | None:
+    """The partner whose pull key this is. A lookup by hash: nothing to time."""
+    if not key.startswith(PULL_KEY_PREFIX):
+        return None
+    return session.scalar(select(Partner).where(Partner.pull_key_hash == hash_key(key)))
+
+
+def find(session: Session, name_or_id: str | int) -> Partner:
+    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+        partner = session.get(Partner, int(name_or_id))
+    else:
+        partner = session.scalar(select(Partner).where(Partner.name == name_or_id))
+    if partner is None:
+        raise PartnerNotFound("partner", f"no partner {name_or_id!r}")
+    return partner
+
+
+def listing(session: Session) -> Sequence[Partner]:
+    return session.scalars(select(Partner).order_by(Partner.name)).all()
+
+
+def matches(partner: Partner, payload: dict[str, Any]) -> bool:
+    """Does an event concern this partner? Before or after the change: a partner that
+    followed a tag the article just lost must hear about it too."""
+    states = [payload.get("before", {}), payload.get("after", {})]
+    languages = {state.get("language") for state in states} - {None}
+    tags = {tag for state in states for tag in state.get("tags", [])}
+    if partner.languages and not languages & set(partner.languages):
+        return False
+    return not partner.tags or bool(tags & set(partner.tags))
+
+
+def plan_deliveries(session: Session, event: OutboxEvent, now: datetime) -> list[int]:
+    """One delivery row per partner with a webhook that the event concerns; the ids to
+    push now. Running it twice adds nothing: (event, partner) is unique."""
+    partners = session.scalars(select(Partner).where(Partner.webhook_url.is_not(None))).all()
+    planned = []
+    for partner in partners:
+        if not matches(partner, event.payload):
+            continue
+        delivery = _delivery_for(session, event, partner, now)
+        if delivery.status is DeliveryStatus.PENDING and partner.state is PartnerState.ACTIVE:
+            planned.append(delivery.id)
+    return planned
+
+
+def _delivery_for(
+    session: Session, event: OutboxEvent, partner: Partner, now: datetime
+) -> PartnerDelivery:
+    existing = session.scalar(
+        select(PartnerDelivery).where(
+            PartnerDelivery.event_id == event.id, PartnerDelivery.partner_id == partner.id
+        )
+    )
+    if existing is not None:
+        return existing
+    delivery = PartnerDelivery(
+        event_id=event.id,
+        partner_id=partner.id,
+        article_id=event.article_id,
+        webhook_id=f"msg_{uuid.uuid4().hex}",
+        next_attempt_at=now,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():  # a concurrent run of the same event got there first
+            session.add(delivery)
+    except IntegrityError:
+        return session.scalars(
+            select(PartnerDelivery).where(
+                PartnerDelivery.event_id == event.id, PartnerDelivery.partner_id == partner.id
+            )
+        ).one()
+    return delivery
+
+
+def enable(session: Session, partner: Partner) -> list[int]:
+    """Back in service; the pending deliveries to push (nothing was lost meanwhile)."""
+    partner.state = PartnerState.ACTIVE
+    partner.disabled_reason = None
+    partner.disabled_at = None
+    partner.failing_since = None
+    return list(
+        session.scalars(
+            select(PartnerDelivery.id)
+            .where(
+                PartnerDelivery.partner_id == partner.id,
+                PartnerDelivery.status == DeliveryStatus.PENDING,
+            )
+            .order_by(PartnerDelivery.event_id)
+        )
+    )
+
+
+def disable(partner: Partner, reason: str, now: datetime) -> None:
+    partner.state = PartnerState.DISABLED
+    partner.disabled_reason = reason
+    partner.disabled_at = now
+
+
+def replay(session: Session, delivery_id: int, now: datetime) -> PartnerDelivery:
+    """Send a delivery again (failed or not): same webhook-id, a fresh retry schedule."""
+    delivery = session.get(PartnerDelivery, delivery_id)
+    if delivery is None:
+        raise PartnerNotFound("delivery", f"no delivery {delivery_id}")
+    delivery.status = DeliveryStatus.PENDING
+    delivery.attempts = 0
+    delivery.next_attempt_at = now
+    return delivery
+
+
+def log(
+    session: Session, partner: Partner, limit: int = 50
+) -> list[tuple[PartnerDelivery, list[DeliveryAttempt]]]:
+    """The newest deliveries of a partner, each with its attempts, newest first."""
+    deliveries = session.scalars(
+        select(PartnerDelivery)
+        .where(PartnerDelivery.partner_id == partner.id)
+        .order_by(PartnerDelivery.id.desc())
+        .limit(limit)
+    ).all()
+    attempts: dict[int, list[DeliveryAttempt]] = {d.id: [] for d in deliveries}
+    for attempt in session.scalars(
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.delivery_id.in_(attempts))
+        .order_by(DeliveryAttempt.id.desc())
+    ):
+        attempts[attempt.delivery_id].append(attempt)
+    return [(delivery, attempts[delivery.id]) for delivery in deliveries]
+
+
+def changes(
+    session: Session, partner: Partner, after: int, limit: int, scan: int = 1000
+) -> tuple[list[OutboxEvent], int, bool]:
+    """The partner's changes after position ``after``: (events, next cursor, more?).
+
+    Filters are applied here, not in SQL (tags live in JSON); at most ``scan`` events
+    are read per call, and the cursor moves past what was read, matching or not, so a
+    client looping on it neither misses nor repeats anything.
+    """
+    rows = session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.position > after)
+        .order_by(OutboxEvent.position)
+        .limit(scan)
+    ).all()
+    found: list[OutboxEvent] = []
+    cursor = after
+    for event in rows:
+        if len(found) == limit:
+            return found, cursor, True
+        assert event.position is not None
+        cursor = event.position
+        if matches(partner, event.payload):
+            found.append(event)
+    return found, cursor, len(rows) == scan
+
+
+def due_deliveries(session: Session, now: datetime, limit: int = 500) -> list[int]:
+    """Pending deliveries of active partners whose time has come (for the sweeper)."""
+    return list(
+        session.scalars(
+            select(PartnerDelivery.id)
+            .join(Partner, Partner.id == PartnerDelivery.partner_id)
+            .where(
+                PartnerDelivery.status == DeliveryStatus.PENDING,
+                PartnerDelivery.next_attempt_at <= now,
+                Partner.state == PartnerState.ACTIVE,
+            )
+            .order_by(PartnerDelivery.next_attempt_at)
+            .limit(limit)
+        )
+    )

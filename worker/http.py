@@ -1,0 +1,73 @@
+"""Outgoing HTTP for pushes and WebSub: only to checked addresses, never following redirects.
+
+The host is resolved and checked once (newsroom.netguard); the request then goes to that
+very address, with the original name in Host and in TLS SNI, so a DNS answer that changes
+between the check and the connection cannot steer us inside (DNS rebinding).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from functools import lru_cache
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from config import get_settings
+from newsroom import netguard
+
+USER_AGENT = "Budkavle (+https://github.com/budkavle)"
+
+
+_creating = threading.Lock()
+
+
+def client() -> httpx.Client:
+    """One pooled client per process (connections are reused across tasks and threads)."""
+    # A lock: two threads of the push worker asking at once must not make two clients,
+    # one of which would be dropped with its connections still open.
+    with _creating:
+        return _client()
+
+
+@lru_cache(maxsize=1)
+def _client() -> httpx.Client:
+    settings = get_settings()
+    timeout = httpx.Timeout(settings.push_timeout_seconds, connect=5.0)
+    return httpx.Client(
+        timeout=timeout,
+        follow_redirects=False,  # a 3xx is an answer, and a redirect could point inside
+        headers={"user-agent": USER_AGENT},
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+
+
+def reset_client() -> None:
+    """Close the pooled client (its sockets too); the next call makes a new one."""
+    with _creating:
+        if _client.cache_info().currsize:
+            _client().close()
+        _client.cache_clear()
+
+
+def request(
+    http: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """Send to ``url`` if the guard allows it; raises netguard.UnsafeURL otherwise."""
+    target = netguard.check(url, get_settings().allowed_networks)
+    parts = urlsplit(url)
+    address = target.addresses[0]
+    host = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+    pinned = urlunsplit((parts.scheme, f"{host}:{target.port}", parts.path or "/",
+                         parts.query, ""))  # fmt: skip
+    sent_headers = {**(headers or {}), "host": parts.netloc.rsplit("@", 1)[-1]}
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    return http.request(
+        method, pinned, content=content, headers=sent_headers, extensions=extensions
+    )

@@ -1,0 +1,229 @@
+"""Pushing one event to one partner, signed per the Standard Webhooks spec.
+
+Three short steps, no transaction held over the network: claim the row (a lease, so a
+sweeper does not send it again while it is in flight), POST, record the answer. A worker
+killed between claim and record leaves the lease to run out and the same delivery goes
+again, with the same webhook-id, so the partner can tell.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config import get_settings
+from feeds.query import article_url_for
+from newsroom import netguard, partners
+from newsroom.db import session_scope
+from newsroom.models import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    OutboxEvent,
+    Partner,
+    PartnerDelivery,
+    PartnerState,
+    utcnow,
+)
+from worker import http
+
+# Standard Webhooks' retry schedule: the wait after the n-th failed attempt; about three
+# days in all. After the last, the delivery is failed and the operator may replay it.
+SCHEDULE = (
+    timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
+    timedelta(hours=5), timedelta(hours=10), timedelta(hours=10), timedelta(hours=10),
+    timedelta(hours=10),
+)  # fmt: skip
+JITTER = 0.1
+MAX_RETRY_AFTER = timedelta(hours=24)
+DISABLE_AFTER = timedelta(days=3)
+PAYLOAD_VERSION = "2026-11-01"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    delivery_id: int
+    url: str
+    webhook_id: str
+    secret: str
+    body: bytes
+
+
+def payload(event: OutboxEvent) -> bytes:
+    """The versioned JSON a partner receives: written out field by field, never a model dump.
+
+    Deterministic for an event (no send time inside), so every retry sends the same bytes.
+    """
+    article = dict(event.payload["article"])
+    article["url"] = article_url_for(article["canonical_url"], article["slug"], get_settings())
+    document = {
+        "type": str(event.kind),
+        "version": PAYLOAD_VERSION,
+        "timestamp": event.created_at.isoformat().replace("+00:00", "Z"),
+        "data": {"event_id": f"evt_{event.id}", "article": article},
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256>`` over ``id.timestamp.body`` with the base64-decoded key."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def push(delivery_id: int) -> list[int]:
+    """Attempt one delivery if it is due; the ids of deliveries to ring next."""
+    outgoing = _claim(delivery_id, utcnow())
+    if outgoing is None:
+        return []
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": outgoing.webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(outgoing.secret, outgoing.webhook_id, timestamp, outgoing.body),
+    }
+    started = time.monotonic()
+    response: httpx.Response | None = None
+    error = None
+    try:
+        response = http.request(
+            http.client(), "POST", outgoing.url, content=outgoing.body, headers=headers
+        )
+    except netguard.UnsafeURL as exc:
+        error = f"refused: {exc}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    return _record(delivery_id, response, error, elapsed_ms, utcnow())
+
+
+def _claim(delivery_id: int, now: datetime) -> Outgoing | None:
+    with session_scope() as session:
+        delivery = session.get(PartnerDelivery, delivery_id, with_for_update=True)
+        if delivery is None or delivery.status is not DeliveryStatus.PENDING:
+            return None
+        if delivery.next_attempt_at > now:
+            return None  # not due, or in flight elsewhere (leased)
+        partner = session.get(Partner, delivery.partner_id)
+        if partner is None or partner.state is not PartnerState.ACTIVE:
+            return None
+        if not partner.webhook_url or not partner.secret:
+            return None
+        if _earlier_pending(session, delivery):
+            return None  # version n goes before n+1: the earlier one rings us when done
+        event = session.get(OutboxEvent, delivery.event_id)
+        assert event is not None
+        # The lease: longer than one attempt can take, so a sweep does not double-send.
+        lease = timedelta(seconds=3 * get_settings().push_timeout_seconds)
+        delivery.next_attempt_at = now + lease
+        return Outgoing(delivery.id, partner.webhook_url, delivery.webhook_id, partner.secret,
+                        payload(event))  # fmt: skip
+
+
+def _earlier_pending(session: Session, delivery: PartnerDelivery) -> bool:
+    return (
+        session.scalar(
+            select(PartnerDelivery.id)
+            .where(
+                PartnerDelivery.partner_id == delivery.partner_id,
+                PartnerDelivery.article_id == delivery.article_id,
+                PartnerDelivery.event_id < delivery.event_id,
+                PartnerDelivery.status == DeliveryStatus.PENDING,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _record(
+    delivery_id: int,
+    response: httpx.Response | None,
+    error: str | None,
+    elapsed_ms: int,
+    now: datetime,
+) -> list[int]:
+    status = response.status_code if response is not None else None
+    with session_scope() as session:
+        delivery = session.get(PartnerDelivery, delivery_id, with_for_update=True)
+        assert delivery is not None
+        partner = session.get(Partner, delivery.partner_id)
+        assert partner is not None
+        if status is not None and not 200 <= status < 300 and error is None:
+            error = f"HTTP {status}"
+            if 300 <= status < 400:
+                error += " (a redirect counts as a failure: it is not followed)"
+        session.add(
+            DeliveryAttempt(delivery_id=delivery.id, attempted_at=now, status_code=status,
+                            error=error, duration_ms=elapsed_ms)
+        )  # fmt: skip
+        delivery.attempts += 1
+        delivery.last_status = status
+        delivery.last_error = error
+        if status is not None and 200 <= status < 300:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = now
+            partner.failing_since = None
+            return _next_in_chain(session, delivery)
+        if status == 410:  # Gone: the partner has closed this endpoint
+            partners.disable(partner, "the endpoint answered 410 Gone", now)
+            delivery.next_attempt_at = now
+            return []
+        partner.failing_since = partner.failing_since or now
+        if now - partner.failing_since > DISABLE_AFTER:
+            since = f"{partner.failing_since:%Y-%m-%d %H:%M} UTC"
+            partners.disable(partner, f"every push has failed since {since}", now)
+        if delivery.attempts > len(SCHEDULE):
+            delivery.status = DeliveryStatus.FAILED
+            return _next_in_chain(session, delivery)
+        delivery.next_attempt_at = now + _wait(delivery.attempts, response, now)
+        return []
+
+
+def _wait(attempts: int, response: httpx.Response | None, now: datetime) -> timedelta:
+    wait = SCHEDULE[attempts - 1] * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
+    if response is not None and response.status_code in (429, 503):
+        asked = _retry_after(response.headers.get("retry-after", ""), now)
+        if asked is not None:
+            wait = max(wait, min(asked, MAX_RETRY_AFTER))
+    return wait
+
+
+def _retry_after(value: str, now: datetime) -> timedelta | None:
+    """RFC 9110 §10.2.3: delay-seconds or an HTTP date."""
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when - now, timedelta(0)) if when.tzinfo else None
+
+
+def _next_in_chain(session: Session, delivery: PartnerDelivery) -> list[int]:
+    """The partner's next pending delivery of the same article, held back for order."""
+    following = session.scalar(
+        select(PartnerDelivery.id)
+        .where(
+            PartnerDelivery.partner_id == delivery.partner_id,
+            PartnerDelivery.article_id == delivery.article_id,
+            PartnerDelivery.event_id > delivery.event_id,
+            PartnerDelivery.status == DeliveryStatus.PENDING,
+        )
+        .order_by(PartnerDelivery.event_id)
+        .limit(1)
+    )
+    return [following] if following is not None else []

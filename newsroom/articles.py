@@ -40,8 +40,13 @@ class Conflict(ArticleError):
     status = 409
 
 
-def get(session: Session, slug: str) -> Article:
-    article = session.scalar(select(Article).where(Article.slug == slug))
+def get(session: Session, slug: str, *, for_update: bool = False) -> Article:
+    """The article; ``for_update`` locks its row until the commit (PostgreSQL), so two
+    concurrent changes take turns instead of both building on the same version."""
+    query = select(Article).where(Article.slug == slug)
+    if for_update:
+        query = query.with_for_update()
+    article = session.scalar(query)
     if article is None:
         raise NotFound("slug", f"no article {slug!r}")
     return article
@@ -68,7 +73,7 @@ def update(
     session: Session, slug: str, data: ArticleIn, now: datetime, grace: timedelta
 ) -> tuple[Article, OutboxEvent | None]:
     """Replace the article's content (PUT). Sending the same content again changes nothing."""
-    article = get(session, slug)
+    article = get(session, slug, for_update=True)
     if data.slug is not None and data.slug != slug:
         raise ArticleError("slug", f"cannot change from {slug!r}; retract and publish anew")
     if article.status is ArticleStatus.RETRACTED:
@@ -88,7 +93,7 @@ def retract(
     session: Session, slug: str, now: datetime, grace: timedelta
 ) -> tuple[Article, OutboxEvent | None]:
     """Take an article out of circulation (DELETE); retracting twice is a no-op."""
-    article = get(session, slug)
+    article = get(session, slug, for_update=True)
     if article.status is ArticleStatus.RETRACTED:
         return article, None
     was = article.status

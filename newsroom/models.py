@@ -294,6 +294,8 @@ class WebSubPush(Base):
     )
     etag: Mapped[str] = mapped_column(String(80))
     delivered_etag: Mapped[str | None] = mapped_column(String(80))
+    # Set while a push is in flight, so a second bell does not send the same body at once.
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_status: Mapped[int | None] = mapped_column(Integer)

@@ -50,7 +50,12 @@ def parse(url: str) -> tuple[str, str, int]:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise UnsafeURL("has an invalid port") from None
-    return parts.scheme, parts.hostname.lower().rstrip("."), port
+    host = parts.hostname.lower().rstrip(".")
+    try:  # "borlänge.example" is sent as its IDNA form, "xn--borlnge-5wa.example"
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise UnsafeURL(f"{host!r} is not a valid host name") from None
+    return parts.scheme, host, port
 
 
 def check(url: str, allowed: Sequence[Network] = ()) -> Target:
@@ -88,8 +93,13 @@ def _resolve(host: str, port: int) -> tuple[Address, ...]:
 
 
 def _is_internal(address: Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address lead to it: judge that one too.
+        embedded = address.ipv4_mapped or address.sixtofour or (
+            address.teredo[1] if address.teredo else None
+        )
+        if embedded is not None and _is_internal(embedded):
+            return True
     return (
         address.is_private
         or address.is_loopback

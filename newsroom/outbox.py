@@ -55,6 +55,16 @@ def snapshot(article: Article) -> dict[str, Any]:
     }
 
 
+def _told(article: Article, kind: EventKind) -> dict[str, Any]:
+    """A retraction carries only what identifies the article: retracted text (a legal
+    takedown, a libel) must not travel further with the news of its retraction."""
+    full = snapshot(article)
+    if kind is not EventKind.RETRACTED:
+        return full
+    keep = ("id", "uuid", "slug", "version", "status", "language", "canonical_url", "retracted_at")
+    return {key: full[key] for key in keep}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
@@ -73,7 +83,7 @@ def record(
         kind=kind,
         article_id=article.id,
         version=article.version,
-        payload={"before": before, "after": visibility(article), "article": snapshot(article)},
+        payload={"before": before, "after": visibility(article), "article": _told(article, kind)},
         created_at=now,
         next_ring_at=now + grace,
     )

@@ -49,6 +49,10 @@ class PartnerExists(PartnerError):
     status = 409
 
 
+class UnsafeWebhook(PartnerError):
+    status = 422
+
+
 def _name(value: str) -> str:
     if line_count(value) > 1:
         raise ValueError("must be one line")
@@ -59,9 +63,10 @@ def _name(value: str) -> str:
 
 
 def _webhook_url(value: str) -> str:
+    # Only the form here: resolving the host is I/O, done by register() (off the event loop).
     value = value.strip()
     try:
-        netguard.check(value, get_settings().allowed_networks)
+        netguard.parse(value)
     except netguard.UnsafeURL as exc:
         raise ValueError(str(exc)) from None
     return value
@@ -93,6 +98,11 @@ def register(session: Session, data: PartnerIn) -> tuple[Partner, str, str]:
     """The new partner, its signing secret and its pull key (shown this once)."""
     if session.scalar(select(Partner.id).where(Partner.name == data.name)) is not None:
         raise PartnerExists("name", f"a partner named {data.name!r} exists")
+    if data.webhook_url is not None:
+        try:
+            netguard.check(data.webhook_url, get_settings().allowed_networks)
+        except netguard.UnsafeURL as exc:
+            raise UnsafeWebhook("webhook_url", str(exc)) from None
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     pull_key = PULL_KEY_PREFIX + secrets.token_urlsafe(32)
     partner = Partner(

@@ -62,28 +62,39 @@ def plan(
     return due
 
 
-def pending(session: Session, subscription_id: int, now: datetime) -> PushJob | None:
-    """The push to make for this subscription, or None if there is nothing to send."""
+def pending(
+    session: Session, subscription_id: int, now: datetime, lease: timedelta
+) -> PushJob | None:
+    """Claim the push to make for this subscription, or None if there is nothing to send.
+
+    The claim is a lease on the row: a sweep while the push is in flight finds it not
+    due, so the same body is not sent twice at once.
+    """
     subscription = session.get(WebSubSubscription, subscription_id)
-    row = session.get(WebSubPush, subscription_id)
+    row = session.get(WebSubPush, subscription_id, with_for_update=True)
     if subscription is None or row is None or row.delivered_etag == row.etag:
         return None
     if subscription.expires_at <= now:  # §5.3: an expired lease gets nothing
         return None
+    if row.leased_until is not None and row.leased_until > now:
+        return None  # in flight elsewhere
+    row.leased_until = now + lease
     return PushJob(subscription.id, subscription.topic, subscription.callback,
                    subscription.secret)  # fmt: skip
 
 
-def mark_delivered(session: Session, subscription_id: int, etag: str, status: int) -> None:
-    """The callback took the body with ``etag``; if the topic changed meanwhile, the row
-    stays due for the newer body."""
+def mark_delivered(session: Session, subscription_id: int, etag: str, status: int) -> bool:
+    """The callback took the body with ``etag``. True if the topic changed meanwhile: the
+    newer body is due at once (its own bell found this push in flight)."""
     row = session.get(WebSubPush, subscription_id)
     if row is None:
-        return
+        return False
     row.delivered_etag = etag
+    row.leased_until = None
     row.attempts = 0
     row.last_status = status
     row.last_error = None
+    return row.etag != etag
 
 
 def mark_failed(
@@ -92,6 +103,7 @@ def mark_failed(
     row = session.get(WebSubPush, subscription_id)
     if row is None:
         return
+    row.leased_until = None
     row.attempts += 1
     row.last_status = status
     row.last_error = error[:4000]

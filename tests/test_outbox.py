@@ -103,6 +103,23 @@ def test_concurrent_refreshes_never_lose_an_article(db: str, workers: int) -> No
     assert pending_events() == []
 
 
+def test_concurrent_updates_take_turns(db: str) -> None:
+    """Two editors saving at once: two versions, each built on the one before."""
+    _publish(article())
+    slug = "personliga-moten-starker-det-nordiska-samarbetet"
+
+    def save(n: int) -> None:
+        data = ArticleIn.model_validate(article(summary=f"Version från redaktör {n}."))
+        with session_scope() as session:
+            articles.update(session, slug, data, utcnow(), timedelta(seconds=1))
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(save, [1, 2]))
+    with session_scope() as session:
+        versions = sorted(e.version for e in session.scalars(select(OutboxEvent)))
+    assert versions == [1, 2, 3]
+
+
 def _publish(payload: dict[str, object]) -> int:
     data = ArticleIn.model_validate(payload)
     with session_scope() as session:

@@ -122,6 +122,7 @@ def test_registration_shows_secret_and_key_once(server: Server) -> None:
         pytest.param("https://192.168.1.20/webhook", id="private-192"),
         pytest.param("https://[::1]/webhook", id="ipv6-loopback"),
         pytest.param("https://[::ffff:127.0.0.1]/webhook", id="ipv4-mapped"),
+        pytest.param("https://[2002:7f00:1::]/webhook", id="6to4-of-loopback"),
         pytest.param("http://169.254.169.254/latest/meta-data", id="metadata"),
         pytest.param("https://localhost/webhook", id="name-resolving-to-loopback"),
         pytest.param("https://0.0.0.0/webhook", id="unspecified"),
@@ -281,6 +282,8 @@ def test_version_n_never_after_n_plus_one(db: str, server: Server, peers: Partne
     push.push(first)  # fails: version 1 stays pending
     due_now(partner_id)
     assert push.push(second) == [], "held back behind version 1"
+    held = next(d for d in deliveries(partner_id) if d.id == second)
+    assert held.next_attempt_at > utcnow(), "not due while it waits: the sweeper skips it"
     assert len(peers.received("umea")) == 1
     assert push.push(first) == [second], "once version 1 is through, version 2 is next"
     push.push(second)
@@ -395,7 +398,9 @@ def test_pull_refuses_wrong_keys_alike(server: Server, headers: dict[str, str]) 
 def test_pull_refuses_a_made_up_cursor(server: Server) -> None:
     partner = register(server, "Borlänge kommun", None)
     auth = {"Authorization": f"Bearer {partner['pull_key']}"}
-    for cursor in ("12", "c1.!!", "c1.LTE", "x" * 101):
+    from web.partners import encode_cursor
+
+    for cursor in ("12", "c1.!!", "c1.LTE", "x" * 101, encode_cursor(10**30)):
         params = {"since": cursor}
         response = server.client.get("/api/partner/articles", params=params, headers=auth)
         assert response.status_code in (400, 422), cursor

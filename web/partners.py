@@ -184,7 +184,7 @@ def decode_cursor(cursor: str) -> int:
         position = int(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
         position = -1
-    if not cursor.startswith(CURSOR_PREFIX) or position < 0:
+    if not cursor.startswith(CURSOR_PREFIX) or not 0 <= position < 2**62:
         raise HTTPException(400, "since: not a cursor this API gave out; omit it to start over")
     return position
 

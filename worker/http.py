@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,6 +19,7 @@ from config import get_settings
 from newsroom import netguard
 
 USER_AGENT = "Budkavle (+https://github.com/budkavle)"
+MAX_RESPONSE_BYTES = 64 * 1024
 
 
 _creating = threading.Lock()
@@ -59,15 +61,40 @@ def request(
     content: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
-    """Send to ``url`` if the guard allows it; raises netguard.UnsafeURL otherwise."""
+    """Send to ``url`` if the guard allows it; raises netguard.UnsafeURL otherwise.
+
+    The answer is read up to MAX_RESPONSE_BYTES and within the push timeout in all: a
+    server that trickles or floods cannot hold a worker or fill its memory.
+    """
     target = netguard.check(url, get_settings().allowed_networks)
     parts = urlsplit(url)
     address = target.addresses[0]
-    host = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
-    pinned = urlunsplit((parts.scheme, f"{host}:{target.port}", parts.path or "/",
+    ip = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+    pinned = urlunsplit((parts.scheme, f"{ip}:{target.port}", parts.path or "/",
                          parts.query, ""))  # fmt: skip
-    sent_headers = {**(headers or {}), "host": parts.netloc.rsplit("@", 1)[-1]}
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    return http.request(
+    default_port = 443 if target.scheme == "https" else 80
+    host = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    sent_headers = {**(headers or {}), "host": host}
+    extensions: dict[str, str] = {}
+    if target.scheme == "https":
+        extensions["sni_hostname"] = target.host
+        # The pool knows connections by address, not by name: a connection verified for
+        # one host must not carry another host's request, so TLS connections are not kept.
+        sent_headers["connection"] = "close"
+    deadline = time.monotonic() + get_settings().push_timeout_seconds
+    with http.stream(
         method, pinned, content=content, headers=sent_headers, extensions=extensions
+    ) as response:
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_RESPONSE_BYTES:
+                break  # we only look at the status and a short body
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("the answer took longer than the push timeout")
+    # The body is decoded already: hand on the headers without the encoding and length.
+    dropped = ("content-encoding", "content-length", "transfer-encoding")
+    kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
+    return httpx.Response(
+        response.status_code, headers=kept, content=bytes(body[:MAX_RESPONSE_BYTES])
     )

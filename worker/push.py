@@ -57,6 +57,7 @@ class Outgoing:
     webhook_id: str
     secret: str
     body: bytes
+    lease_until: datetime
 
 
 def payload(event: OutboxEvent) -> bytes:
@@ -105,8 +106,10 @@ def push(delivery_id: int) -> list[int]:
         error = f"refused: {exc}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except Exception as exc:  # anything else still ends on the row, never in a loop
+        error = f"{type(exc).__name__}: {exc}"
     elapsed_ms = int((time.monotonic() - started) * 1000)
-    return _record(delivery_id, response, error, elapsed_ms, utcnow())
+    return _record(outgoing, response, error, elapsed_ms, utcnow())
 
 
 def _claim(delivery_id: int, now: datetime) -> Outgoing | None:
@@ -121,35 +124,36 @@ def _claim(delivery_id: int, now: datetime) -> Outgoing | None:
             return None
         if not partner.webhook_url or not partner.secret:
             return None
-        if _earlier_pending(session, delivery):
-            return None  # version n goes before n+1: the earlier one rings us when done
+        blocker = _earlier_pending(session, delivery)
+        if blocker is not None:
+            # Version n goes before n+1: the earlier one rings us when it is done. Until
+            # then we are not due, so the sweeper does not ring us in a loop.
+            delivery.next_attempt_at = max(blocker.next_attempt_at, now) + timedelta(seconds=1)
+            return None
         event = session.get(OutboxEvent, delivery.event_id)
         assert event is not None
         # The lease: longer than one attempt can take, so a sweep does not double-send.
-        lease = timedelta(seconds=3 * get_settings().push_timeout_seconds)
-        delivery.next_attempt_at = now + lease
+        delivery.next_attempt_at = now + timedelta(seconds=3 * get_settings().push_timeout_seconds)
         return Outgoing(delivery.id, partner.webhook_url, delivery.webhook_id, partner.secret,
-                        payload(event))  # fmt: skip
+                        payload(event), delivery.next_attempt_at)  # fmt: skip
 
 
-def _earlier_pending(session: Session, delivery: PartnerDelivery) -> bool:
-    return (
-        session.scalar(
-            select(PartnerDelivery.id)
-            .where(
-                PartnerDelivery.partner_id == delivery.partner_id,
-                PartnerDelivery.article_id == delivery.article_id,
-                PartnerDelivery.event_id < delivery.event_id,
-                PartnerDelivery.status == DeliveryStatus.PENDING,
-            )
-            .limit(1)
+def _earlier_pending(session: Session, delivery: PartnerDelivery) -> PartnerDelivery | None:
+    return session.scalar(
+        select(PartnerDelivery)
+        .where(
+            PartnerDelivery.partner_id == delivery.partner_id,
+            PartnerDelivery.article_id == delivery.article_id,
+            PartnerDelivery.event_id < delivery.event_id,
+            PartnerDelivery.status == DeliveryStatus.PENDING,
         )
-        is not None
+        .order_by(PartnerDelivery.event_id.desc())
+        .limit(1)
     )
 
 
 def _record(
-    delivery_id: int,
+    outgoing: Outgoing,
     response: httpx.Response | None,
     error: str | None,
     elapsed_ms: int,
@@ -157,7 +161,7 @@ def _record(
 ) -> list[int]:
     status = response.status_code if response is not None else None
     with session_scope() as session:
-        delivery = session.get(PartnerDelivery, delivery_id, with_for_update=True)
+        delivery = session.get(PartnerDelivery, outgoing.delivery_id, with_for_update=True)
         assert delivery is not None
         partner = session.get(Partner, delivery.partner_id)
         assert partner is not None
@@ -169,6 +173,10 @@ def _record(
             DeliveryAttempt(delivery_id=delivery.id, attempted_at=now, status_code=status,
                             error=error, duration_ms=elapsed_ms)
         )  # fmt: skip
+        if delivery.status is not DeliveryStatus.PENDING or (
+            delivery.next_attempt_at != outgoing.lease_until
+        ):
+            return []  # our lease ran out and another attempt took over: it decides
         delivery.attempts += 1
         delivery.last_status = status
         delivery.last_error = error
@@ -176,7 +184,7 @@ def _record(
             delivery.status = DeliveryStatus.DELIVERED
             delivery.delivered_at = now
             partner.failing_since = None
-            return _next_in_chain(session, delivery)
+            return _next_in_chain(session, delivery, now)
         if status == 410:  # Gone: the partner has closed this endpoint
             partners.disable(partner, "the endpoint answered 410 Gone", now)
             delivery.next_attempt_at = now
@@ -187,7 +195,7 @@ def _record(
             partners.disable(partner, f"every push has failed since {since}", now)
         if delivery.attempts > len(SCHEDULE):
             delivery.status = DeliveryStatus.FAILED
-            return _next_in_chain(session, delivery)
+            return _next_in_chain(session, delivery, now)
         delivery.next_attempt_at = now + _wait(delivery.attempts, response, now)
         return []
 
@@ -213,10 +221,10 @@ def _retry_after(value: str, now: datetime) -> timedelta | None:
     return max(when - now, timedelta(0)) if when.tzinfo else None
 
 
-def _next_in_chain(session: Session, delivery: PartnerDelivery) -> list[int]:
+def _next_in_chain(session: Session, delivery: PartnerDelivery, now: datetime) -> list[int]:
     """The partner's next pending delivery of the same article, held back for order."""
     following = session.scalar(
-        select(PartnerDelivery.id)
+        select(PartnerDelivery)
         .where(
             PartnerDelivery.partner_id == delivery.partner_id,
             PartnerDelivery.article_id == delivery.article_id,
@@ -226,4 +234,7 @@ def _next_in_chain(session: Session, delivery: PartnerDelivery) -> list[int]:
         .order_by(PartnerDelivery.event_id)
         .limit(1)
     )
-    return [following] if following is not None else []
+    if following is None:
+        return []
+    following.next_attempt_at = min(following.next_attempt_at, now)
+    return [following.id]

@@ -24,6 +24,7 @@ from newsroom import websub, websubpush
 from newsroom.db import session_scope
 from newsroom.models import utcnow
 from newsroom.netguard import UnsafeURL
+from worker import bell
 from worker.http import request
 
 log = logging.getLogger(__name__)
@@ -103,20 +104,23 @@ def judge(response: httpx.Response, challenge: str) -> tuple[Verdict, str]:
 def push(subscription_id: int, settings: Settings, http: httpx.Client) -> None:
     """§7: POST the topic's current full body to the callback, signed if it has a secret."""
     with session_scope() as session:
-        job = websubpush.pending(session, subscription_id, utcnow())
+        lease = timedelta(seconds=3 * settings.push_timeout_seconds)
+        job = websubpush.pending(session, subscription_id, utcnow(), lease)
         stored = store.get(session, job.topic) if job is not None else None
     if job is None or stored is None:
         return
     headers = distribution_headers(job, stored, settings.public_url)
     try:
         response = request(http, "POST", job.callback, content=stored.body, headers=headers)
-    except (UnsafeURL, httpx.HTTPError) as exc:
+    except Exception as exc:  # refused, network, or anything else: it ends on the row
         _record_failure(subscription_id, None, f"{type(exc).__name__}: {exc}")
         return
     status = response.status_code
     if 200 <= status < 300:
         with session_scope() as session:
-            websubpush.mark_delivered(session, subscription_id, stored.etag, status)
+            newer = websubpush.mark_delivered(session, subscription_id, stored.etag, status)
+        if newer:
+            bell.ring_websub_pushes([subscription_id])
     elif status == 410:  # §7: "the subscription has been deleted"
         with session_scope() as session:
             websub.drop(session, subscription_id)

@@ -65,5 +65,13 @@ def put_if_changed(
     return True
 
 
+def etags(session: Session, paths: list[str]) -> dict[str, str]:
+    """The ETags of these documents, without loading their bodies."""
+    rows = session.execute(
+        select(FeedDocumentRow.path, FeedDocumentRow.etag).where(FeedDocumentRow.path.in_(paths))
+    )
+    return {path: etag for path, etag in rows}
+
+
 def paths(session: Session) -> list[str]:
     return list(session.scalars(select(FeedDocumentRow.path).order_by(FeedDocumentRow.path)))

@@ -31,7 +31,7 @@ from newsroom.models import (
     PartnerDelivery,
     PartnerState,
 )
-from newsroom.schemas import Label
+from newsroom.schemas import Label, LanguageCode
 from newsroom.text import line_count, make_slug, one_line
 
 PULL_KEY_PREFIX = "bkp_"
@@ -72,22 +72,13 @@ def _webhook_url(value: str) -> str:
     return value
 
 
-def _language(code: str) -> str:
-    code = code.strip().lower()
-    if code not in get_settings().language_codes:
-        raise ValueError(f"unknown language {code!r}")
-    return code
-
-
 class PartnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, AfterValidator(_name)]
     webhook_url: Annotated[str, AfterValidator(_webhook_url)] | None = None
     tags: Annotated[list[Label], Field(max_length=50)] = []
-    languages: Annotated[
-        list[Annotated[str, AfterValidator(_language)]], Field(max_length=20)
-    ] = []
+    languages: Annotated[list[LanguageCode], Field(max_length=20)] = []
 
 
 def hash_key(key: str) -> str:

@@ -126,6 +126,7 @@ def _unique_tags(labels: list[str]) -> list[str]:
 
 Url = Annotated[str, AfterValidator(_url)]
 Label = Annotated[str, _line(60, required=True)]
+LanguageCode = Annotated[str, AfterValidator(_language)]
 Name = Annotated[str, _line(120, required=True)]
 
 
@@ -141,7 +142,7 @@ class ArticleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Annotated[str, _line(MAX_TITLE, required=True)]
-    language: Annotated[str, AfterValidator(_language)]
+    language: LanguageCode
     body_html: Annotated[str, _body(clean_html)] | None = None
     body_markdown: Annotated[str, _body(markdown_to_html)] | None = None
     slug: Annotated[str, AfterValidator(_slug)] | None = None

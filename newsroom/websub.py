@@ -19,12 +19,11 @@ from sqlalchemy.orm import Session
 
 from newsroom.db import lock
 from newsroom.models import WebSubIntent, WebSubPush, WebSubSubscription
+from newsroom.outbox import backoff  # one retry curve: 10 s, doubling, at most an hour
 
 MIN_LEASE_SECONDS = 60
 # Verification is retried only after failures that may pass (5xx, timeouts), a few times.
 MAX_VERIFY_ATTEMPTS = 5
-FIRST_RETRY = timedelta(seconds=10)
-MAX_RETRY = timedelta(hours=1)
 # Finished intents are kept this long, for an operator asking why a subscription is missing.
 KEEP_INTENTS = timedelta(days=7)
 
@@ -65,11 +64,6 @@ def lease_for(requested: int | None, default: int, maximum: int) -> int:
     if requested is None:
         return min(default, maximum)
     return max(MIN_LEASE_SECONDS, min(requested, maximum))
-
-
-def backoff(attempts: int) -> timedelta:
-    delay: timedelta = FIRST_RETRY * 2 ** min(attempts, 16)
-    return min(delay, MAX_RETRY)
 
 
 def _pair_lock(session: Session, topic: str, callback: str) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from newsroom.models import WebSubPush, WebSubSubscription
-from newsroom.websub import backoff
+from newsroom.outbox import backoff
 
 # §7 "Hubs SHOULD retry notifications repeatedly until successful (up to some reasonable
 # maximum...)": 10 s doubling to an hour, about half a day in all. A newer change of the

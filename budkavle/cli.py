@@ -13,8 +13,11 @@ from rich.panel import Panel
 from rich.progress import track
 from rich.table import Table
 
+from budkavle.bounces_cli import bounces_command
+from budkavle.digest_cli import app as digest_app
 from budkavle.markdown_files import FileError, read_article
 from budkavle.partners_cli import app as partners_app
+from budkavle.subscribers_cli import app as subscribers_app
 from config import SettingsError, get_settings
 from newsroom import articles
 from newsroom.db import migrate, session_scope
@@ -28,6 +31,9 @@ app = typer.Typer(
 feeds_app = typer.Typer(help="Feed documents.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(partners_app, name="partners")
+app.add_typer(subscribers_app, name="subscribers")
+app.command("bounces")(bounces_command)
+app.add_typer(digest_app, name="digest")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # error lines stay whole, to copy
 

@@ -13,6 +13,7 @@ import secrets
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
@@ -68,6 +69,33 @@ class Settings(BaseSettings):
     websub_max_lease_seconds: int = Field(
         30 * 24 * 3600, ge=60, description="Longest WebSub lease granted."
     )
+    email_from: str = Field(
+        "", description="From of every email; default SITE_NAME <nyheter@host of PUBLIC_URL>."
+    )
+    subscribe_languages: str = Field(
+        "sv,fi,en,nb,da,is", description="Languages a subscriber may choose (digest and pages)."
+    )
+    digest_hour: int = Field(7, ge=0, le=23, description="Local hour of daily/weekly digests.")
+    digest_weekday: int = Field(0, ge=0, le=6, description="Day of weekly digests (0 = Monday).")
+    digest_batch_size: int = Field(500, ge=1, le=10000, description="Emails per send task.")
+    digest_lease_seconds: int = Field(
+        300, ge=1, description="Time a batch may send before the sweeper hands it to another."
+    )
+    digest_latest_count: int = Field(8, ge=0, le=50, description="Titles in 'latest news'.")
+    digest_max_articles: int = Field(20, ge=1, le=100, description="New articles per digest.")
+    tag_cloud_days: int = Field(30, ge=1, description="Days of articles the tag cloud weighs.")
+    confirm_max_age_seconds: int = Field(
+        3 * 24 * 3600, ge=60, description="Life of the link in a confirmation email."
+    )
+    confirm_resend_seconds: int = Field(
+        900, ge=0, description="Quiet time before one address gets another confirmation email."
+    )
+    suppress_after_failures: int = Field(
+        3, ge=1, description="Permanent failures or bounces in a row that suppress an address."
+    )
+    smtp_timeout_seconds: float = Field(30.0, gt=0, description="SMTP connect and reply timeout.")
+    dkim_private_key_path: str = Field("", description="PEM key that DKIM-signs; empty: no DKIM.")
+    dkim_selector: str = Field("budkavle", description="DKIM selector (s=) of the key.")
     log_level: str = Field("INFO", description="Logging level of every process.")
 
     @field_validator("public_url")
@@ -104,6 +132,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"{cidr!r} is not a network (e.g. 10.0.0.0/8)") from None
         return value
 
+    @field_validator("subscribe_languages")
+    @classmethod
+    def _subscribe_languages(cls, value: str) -> str:
+        return cls._languages(value)
+
+    @field_validator("email_from")
+    @classmethod
+    def _email_from(cls, value: str) -> str:
+        if value and (any(ch in value for ch in "\r\n\0") or "@" not in value):
+            raise ValueError("must be one line with an address, e.g. Nyheter <nyheter@example.se>")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -121,6 +161,25 @@ class Settings(BaseSettings):
     def allowed_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         parts = (part.strip() for part in self.webhook_allow_networks.split(","))
         return tuple(ipaddress.ip_network(part, strict=False) for part in parts if part)
+
+    @property
+    def subscribe_language_codes(self) -> tuple[str, ...]:
+        return tuple(self.subscribe_languages.split(","))
+
+    @property
+    def sender(self) -> str:
+        """The From header: the configured one, or the site's name at the public host."""
+        if self.email_from:
+            return self.email_from
+        host = urlsplit(self.public_url).hostname or "localhost"
+        if host.replace(".", "").isdigit() or ":" in host:
+            host = "localhost"  # an address literal is no mail domain
+        return f"{self.site_name} <nyheter@{host}>"
+
+    @property
+    def mail_domain(self) -> str:
+        """The domain of the sender: Message-IDs, the unsubscribe mailbox and DKIM use it."""
+        return self.sender.rpartition("@")[2].rstrip(">").strip()
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,4 +1,4 @@
-"""The tables: articles and their tags, the outbox of events, and the stored feed documents."""
+"""The tables: articles, the outbox, feed documents, partners, WebSub, subscribers, digests."""
 
 from __future__ import annotations
 
@@ -300,3 +300,144 @@ class WebSubPush(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class SubscriberStatus(enum.StrEnum):
+    PENDING = "pending"            # subscribed on the form, not yet confirmed by email
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"            # suppressed: permanent failures or bounces past a threshold
+    COMPLAINED = "complained"      # suppressed: marked as spam
+
+
+class Frequency(enum.StrEnum):
+    IMMEDIATE = "immediate"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class EmailStatus(enum.StrEnum):
+    QUEUED = "queued"      # to be sent, now or at next_attempt_at
+    SENT = "sent"          # the SMTP server accepted it
+    FAILED = "failed"      # refused for good (5xx), or the address was suppressed meanwhile
+
+
+class Subscriber(Base):
+    """A reader who wants digests, with the proof that they asked for them."""
+
+    __tablename__ = "subscribers"
+    __table_args__ = (
+        Index("ix_subscribers_digest", "status", "frequency", "time_zone"),
+        # Ids are never reused (SQLite would reuse the highest one after a delete): the
+        # links in an erased subscriber's old emails must not wake up for a newcomer.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)   # normalised
+    status: Mapped[SubscriberStatus] = mapped_column(
+        Enum(SubscriberStatus, native_enum=False, length=16, values_callable=_enum_values)
+    )
+    language: Mapped[str] = mapped_column(String(8))
+    frequency: Mapped[Frequency] = mapped_column(
+        Enum(Frequency, native_enum=False, length=16, values_callable=_enum_values)
+    )
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)    # slugs; [] = every tag
+    time_zone: Mapped[str] = mapped_column(String(64))
+    # Proof of consent (GDPR art. 7(1)): when, from where, and which form text was agreed to.
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    consent_ip: Mapped[str | None] = mapped_column(String(45))
+    consent_form: Mapped[str] = mapped_column(String(80))
+    # A confirmation (or "you are already subscribed") email is owed when these differ:
+    # set by the request, copied by the task once sent, so the email goes once.
+    notice_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Digests cover the articles published after this outbox position; each edition that
+    # includes the subscriber moves it on, so no article reaches them twice.
+    digest_position: Mapped[int] = mapped_column(Integer, default=0)
+    # Permanent failures and bounces in a row; a delivery that goes through resets it.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Edition(Base):
+    """One digest for one group of subscribers: the articles up to ``to_position``."""
+
+    __tablename__ = "editions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "daily:Europe/Helsinki:2026-11-26", "immediate:412": unique, so planning twice is safe.
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    frequency: Mapped[Frequency] = mapped_column(
+        Enum(Frequency, native_enum=False, length=16, values_callable=_enum_values)
+    )
+    to_position: Mapped[int] = mapped_column(Integer)
+    planned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    batches: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EditionSegment(Base):
+    """One rendering of an edition: every subscriber who gets the same articles in the same
+    language gets these bytes, personalised only by substitution."""
+
+    __tablename__ = "edition_segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edition_id: Mapped[int] = mapped_column(
+        ForeignKey("editions.id", ondelete="CASCADE"), index=True
+    )
+    language: Mapped[str] = mapped_column(String(8))
+    article_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(String(300))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EmailDelivery(Base):
+    """One email of one edition to one subscriber: unique, so nobody gets an edition twice."""
+
+    __tablename__ = "email_deliveries"
+    __table_args__ = (
+        UniqueConstraint("edition_id", "subscriber_id"),
+        # Serves both a batch's claim (edition, queued, batch) and "is the edition done?".
+        Index("ix_email_deliveries_batch", "edition_id", "status", "batch"),
+        Index("ix_email_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("edition_segments.id", ondelete="CASCADE"), index=True
+    )
+    # Erasing a subscriber erases their deliveries too (GDPR art. 17).
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    batch: Mapped[int] = mapped_column(Integer)
+    status: Mapped[EmailStatus] = mapped_column(
+        Enum(EmailStatus, native_enum=False, length=16, values_callable=_enum_values),
+        default=EmailStatus.QUEUED,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set while a batch task sends it, so a second bell does not send it at the same time.
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProcessedReport(Base):
+    """A returned mail already applied (bounce, complaint, unsubscribe): its key, so the
+    same report fed twice counts once (see newsroom/bounces.py)."""
+
+    __tablename__ = "processed_reports"
+
+    # The report's Message-ID, or "sha256:<hex>" of its bytes when it has none.
+    message_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -103,9 +103,13 @@ def assign_position(session: Session, event_id: int) -> int:
     if event is None:
         raise LookupError(f"no outbox event {event_id}")
     if event.position is None:
-        last = session.scalar(select(func.max(OutboxEvent.position)))
-        event.position = (last or 0) + 1
+        event.position = last_position(session) + 1
     return event.position
+
+
+def last_position(session: Session) -> int:
+    """The newest position given: everything at or before it is visible to readers."""
+    return session.scalar(select(func.max(OutboxEvent.position))) or 0
 
 
 def due(session: Session, now: datetime, limit: int = 500) -> list[int]:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need beyond Python packages, made present; safe to run any number of times.
 #
-#   - Debian packages: newsboat (a real feed reader the feed tests run)
+#   - Debian packages: newsboat (a real feed reader the feed tests run), chromium (the
+#     browser the subscriber-page tests drive with Playwright; never a downloaded one)
 #   - Redis on 127.0.0.1:6379 (the tests use databases 10-13)
 #   - PostgreSQL on 127.0.0.1:5432, database "test", user postgres, trust auth
 #
@@ -21,7 +22,7 @@ fail() { printf 'test-deps: %s\n' "$*" >&2; exit 1; }
 # --- Debian packages -----------------------------------------------------------------------
 
 # command -> package that provides it
-declare -A NEEDED=([newsboat]=newsboat)
+declare -A NEEDED=([newsboat]=newsboat [chromium]=chromium)
 
 missing=()
 for command in "${!NEEDED[@]}"; do

@@ -103,3 +103,28 @@ def celery_worker(db: str) -> Iterator[None]:
 @pytest.fixture
 def admin() -> dict[str, str]:
     return dict(ADMIN)
+
+
+from tests.smtpsink import SmtpSink  # noqa: E402
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, recording every message."""
+    sink = SmtpSink().start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
+def mail(db: str, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpSink]:
+    """Settings that send email to the sink, in batches of 10, with no debounce window."""
+    monkeypatch.setenv("BUDKAVLE_EMAIL_URL", smtp_sink.url)
+    monkeypatch.setenv("BUDKAVLE_DIGEST_BATCH_SIZE", "10")
+    monkeypatch.setenv("BUDKAVLE_DIGEST_WINDOW_SECONDS", "0")
+    get_settings.cache_clear()
+    yield smtp_sink
+    monkeypatch.undo()
+    get_settings.cache_clear()

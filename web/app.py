@@ -9,7 +9,17 @@ from fastapi import FastAPI
 
 from config import Settings, get_settings
 from feeds.store import CHANGES_CHANNEL
-from web import articles, errors, health, pages, partners, websub
+from web import (
+    articles,
+    errors,
+    health,
+    newsletter,
+    pages,
+    partners,
+    subscribe,
+    subscribers,
+    websub,
+)
 from web.feedcache import ChangeListener
 from web.feeds import make_loader, serve_feed
 from web.middleware import BodyLimit, Metrics
@@ -39,9 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(articles.router)
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(subscribe.router)
+    app.include_router(newsletter.router)
     app.include_router(websub.router)
     app.include_router(partners.admin)
     app.include_router(partners.pull)
+    app.include_router(subscribers.admin)
     app.add_route("/feeds/{path:path}", serve_feed, methods=["GET", "HEAD"])
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(Metrics)

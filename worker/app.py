@@ -53,6 +53,10 @@ def create_app(settings: Settings) -> Celery:
                 "task": "budkavle.sweep_websub",
                 "schedule": settings.sweep_interval_seconds,
             },
+            "sweep-digests": {
+                "task": "budkavle.sweep_digests",
+                "schedule": settings.sweep_interval_seconds,
+            },
         },
     )
     return app

@@ -21,16 +21,23 @@ DISPATCH_EVENT = "budkavle.dispatch_event"
 VERIFY_WEBSUB_INTENT = "budkavle.verify_websub_intent"
 PUSH_WEBSUB = "budkavle.push_websub"
 PUSH_TO_PARTNER = "budkavle.push_to_partner"
+SEND_NOTICE = "budkavle.send_notice"
+SEND_DIGEST_BATCH = "budkavle.send_digest_batch"
+PLAN_DIGESTS = "budkavle.plan_digests"
 
 
 def ring(task: str, ids: Iterable[int]) -> None:
     """Ask a worker to run ``task`` for each id; call only after the rows are committed."""
     for row_id in ids:
-        try:
-            # retry=False: a request must not hang while Redis is away.
-            app.send_task(task, args=[row_id], retry=False)
-        except Exception as exc:  # the broker is down: the sweeper will ring again
-            log.warning("%s(%s): could not ring the bell (%s); the sweeper will", task, row_id, exc)
+        _send(task, [row_id])
+
+
+def _send(task: str, args: list[int], countdown: float | None = None) -> None:
+    try:
+        # retry=False: a request must not hang while Redis is away.
+        app.send_task(task, args=args, retry=False, countdown=countdown)
+    except Exception as exc:  # the broker is down: the sweeper will ring again
+        log.warning("%s%s: could not ring the bell (%s); the sweeper will", task, args, exc)
 
 
 def ring_events(event_ids: Iterable[int]) -> None:
@@ -47,6 +54,21 @@ def ring_websub_intents(intent_ids: Iterable[int]) -> None:
 
 def ring_websub_pushes(subscription_ids: Iterable[int]) -> None:
     ring(PUSH_WEBSUB, subscription_ids)
+
+
+def ring_notices(subscriber_ids: Iterable[int]) -> None:
+    ring(SEND_NOTICE, subscriber_ids)
+
+
+def ring_digest_batches(batches: Iterable[tuple[int, int]], delay: float | None = None) -> None:
+    """Ask for each (edition id, batch number) to be sent, now or after ``delay`` seconds."""
+    for edition_id, batch in batches:
+        _send(SEND_DIGEST_BATCH, [edition_id, batch], delay)
+
+
+def ring_plan_digests(delay: float | None = None) -> None:
+    """Ask for due editions to be planned: right after a publish, when its window closes."""
+    _send(PLAN_DIGESTS, [], delay)
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,7 @@ from feeds.keys import touched_by
 from feeds.refresh import refresh
 from newsroom import outbox, partners
 from newsroom.db import session_scope
-from newsroom.models import OutboxEvent, utcnow
+from newsroom.models import EventKind, OutboxEvent, utcnow
 from worker import bell, websub
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ def handle(
         if outbox.earlier_unhandled(session, event) is not None:
             return  # its turn comes when the earlier one is done (or at the next sweep)
         keys = touched_by(event.payload)
+        published = event.kind is EventKind.PUBLISHED
     try:
         # One short transaction per feed, so that one feed's lock is never held while
         # another is built.
@@ -38,6 +39,9 @@ def handle(
             on_feeds_changed(changed)
             bell.ring_websub_pushes(subscription_ids)
         bell.ring_pushes(_notify_partners(event_id))
+        if published:
+            # Immediate digests: the burst's window closes this long after its first article.
+            bell.ring_plan_digests(delay=settings.digest_window_seconds)
     except Exception as exc:
         log.exception("event %s failed", event_id)
         with session_scope() as session:

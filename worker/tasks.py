@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from config import get_settings
 from feeds.store import CHANGES_CHANNEL
-from newsroom import articles, outbox, partners
+from newsroom import articles, editions, outbox, partners
 from newsroom.db import session_scope
 from newsroom.models import utcnow
-from worker import bell, events, http, push, websub
+from worker import bell, deliver, digest, events, http, notices, push, websub
 from worker.app import app
 
 
@@ -74,3 +74,40 @@ def sweep_websub() -> int:
     bell.ring_websub_intents(intent_ids)
     bell.ring_websub_pushes(subscription_ids)
     return len(intent_ids) + len(subscription_ids)
+
+
+@app.task(name=bell.SEND_NOTICE, acks_late=True)
+def send_notice(subscriber_id: int) -> None:
+    notices.send(subscriber_id, get_settings())
+
+
+@app.task(name=bell.PLAN_DIGESTS, acks_late=True)
+def plan_digests() -> int:
+    batches = digest.plan_due(get_settings(), utcnow())
+    bell.ring_digest_batches(batches)
+    return len(batches)
+
+
+@app.task(name=bell.SEND_DIGEST_BATCH, acks_late=True)
+def send_digest_batch(edition_id: int, batch: int) -> int:
+    outcome = deliver.send_batch(edition_id, batch, get_settings())
+    if outcome.retry_at is not None:
+        delay = max(0.0, (outcome.retry_at - utcnow()).total_seconds())
+        bell.ring_digest_batches([(edition_id, batch)], delay)
+    return outcome.sent
+
+
+@app.task(name="budkavle.sweep_digests", acks_late=True)
+def sweep_digests() -> int:
+    """Plan due editions; ring again for batches nobody sends and notices still owed."""
+    settings = get_settings()
+    now = utcnow()
+    batches = digest.plan_due(settings, now)
+    with session_scope() as session:
+        grace = timedelta(seconds=settings.digest_lease_seconds)
+        batches += editions.stalled_batches(session, now, grace)
+        editions.finish(session, now)
+    bell.ring_digest_batches(dict.fromkeys(batches))
+    subscriber_ids = notices.sweep(now)
+    bell.ring_notices(subscriber_ids)
+    return len(batches) + len(subscriber_ids)

@@ -1,0 +1,150 @@
+"""`budkavle digest ...`: preview the next digest, send one now, watch it go out."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from config import get_settings
+from email_templates.render import render_digest
+from newsroom import editions, outbox
+from newsroom.db import migrate, session_scope
+from newsroom.models import Frequency, Subscriber, SubscriberStatus, utcnow
+from worker import bell, deliver, digest
+
+app = typer.Typer(help="Email digests: preview, send, follow.", no_args_is_help=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@app.command("preview")
+def preview(
+    language: Annotated[str, typer.Option(help="Language of the edition.")] = "sv",
+    frequency: Annotated[Frequency, typer.Option(help="Whose next edition.")] = Frequency.DAILY,
+    tags: Annotated[str, typer.Option(help="Comma-separated tag slugs; none: all.")] = "",
+    html: Annotated[Path | None, typer.Option(help="Also write the HTML part here.")] = None,
+) -> None:
+    """Show what the next edition would hold, without sending or storing anything."""
+    settings = get_settings()
+    if language not in settings.subscribe_language_codes:
+        err.print(f"[red]✗[/red] --language: one of {', '.join(settings.subscribe_language_codes)}")
+        raise typer.Exit(2)
+    migrate()
+    now = utcnow()
+    with session_scope() as session:
+        # From the subscriber furthest behind; with nobody subscribed, everything recent.
+        since = session.scalar(
+            select(func.min(Subscriber.digest_position))
+            .where(Subscriber.status == SubscriberStatus.ACTIVE)
+            .where(Subscriber.frequency == frequency, Subscriber.language == language)
+        )
+        upto = outbox.last_position(session)
+        article_ids = editions.new_articles(
+            session,
+            language=language,
+            tags=[t for t in tags.split(",") if t],
+            after=since if since is not None else max(0, upto - settings.digest_max_articles),
+            upto=upto,
+            limit=settings.digest_max_articles,
+        )
+        content = digest.digest_content(
+            session, 0, language, article_ids, settings, settings.time_zone, now
+        )
+    if not article_ids:
+        console.print(f"Nothing new for {frequency} subscribers in {language}: no email would go.")
+        return
+    rendered = render_digest(content, personal_links=False)
+    console.print(f"[bold]Subject:[/bold] {rendered.subject}\n")
+    console.print(rendered.text, markup=False, highlight=False)
+    if html is not None:
+        html.write_text(rendered.html, encoding="utf-8")
+        console.print(f"\nHTML written to {html}")
+
+
+@app.command("send")
+def send(
+    frequency: Annotated[Frequency, typer.Option(help="Whose edition to send now.")],
+    here: Annotated[
+        bool, typer.Option("--here", help="Send from this process instead of the workers.")
+    ] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the sending with a progress bar.")] = True,
+) -> None:
+    """Plan an edition for every subscriber of FREQUENCY now (all time zones) and send it."""
+    migrate()
+    settings = get_settings()
+    now = utcnow()
+    batches = digest.plan_edition(editions.manual_slot(frequency, now), settings, now)
+    if not batches:
+        console.print(f"Nothing new for any {frequency} subscriber: no edition.")
+        return
+    edition_id = batches[0][0]
+    console.print(f"Edition {edition_id}: {len(batches)} batches.")
+    if here:
+        for edition, batch in batches:
+            deliver.send_batch(edition, batch, settings)
+    else:
+        bell.ring_digest_batches(batches)
+    if wait:
+        _follow([edition_id])
+
+
+@app.command("status")
+def status(
+    limit: Annotated[int, typer.Option(min=1, help="How many editions to list.")] = 10,
+    follow: Annotated[bool, typer.Option(help="Show progress bars until sending ends.")] = False,
+) -> None:
+    """The newest editions and their deliveries: sent, queued, failed."""
+    migrate()
+    with session_scope() as session:
+        rows = editions.progress(session, limit=limit)
+    table = Table("id")
+    table.add_column("edition", no_wrap=True)
+    for name in ("planned", "recipients", "sent", "queued", "failed", "done"):
+        table.add_column(name)
+    for row in rows:
+        table.add_row(
+            str(row.edition_id),
+            row.key,
+            f"{row.planned_at:%Y-%m-%d %H:%M}",
+            str(row.recipients),
+            str(row.sent),
+            str(row.queued),
+            str(row.failed),
+            f"{row.finished_at:%H:%M:%S}" if row.finished_at else "…",
+        )
+    console.print(table)
+    if follow:
+        _follow([row.edition_id for row in rows if row.finished_at is None and row.queued])
+
+
+def _follow(edition_ids: list[int]) -> None:
+    """Progress bars until nothing is queued (Ctrl-C stops watching, not sending)."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bars:
+        tasks = {}
+        while True:
+            with session_scope() as session:
+                rows = {row.edition_id: row for row in editions.progress(session, limit=50)}
+            for edition_id in edition_ids:
+                row = rows.get(edition_id)
+                if row is None:
+                    continue
+                if edition_id not in tasks:
+                    tasks[edition_id] = bars.add_task(row.key, total=row.recipients, failed=0)
+                bars.update(tasks[edition_id], completed=row.sent + row.failed, failed=row.failed)
+            if all(rows[e].queued == 0 for e in edition_ids if e in rows):
+                return
+            time.sleep(0.5)

@@ -1,0 +1,41 @@
+"""The links a subscriber gets: confirm, preferences, unsubscribe (https and mailto).
+
+One place builds them, so the pages that answer them (web/subscribe.py) and the emails
+that carry them (worker/notices.py, the digest sender) never disagree on a path.
+"""
+
+from __future__ import annotations
+
+from config import Settings
+from newsroom.models import Subscriber
+from newsroom.subscribers import token_for
+from newsroom.tokens import Purpose
+
+CONFIRM_PATH = "/subscribe/confirm/"
+UNSUBSCRIBE_PATH = "/unsubscribe/"
+PREFERENCES_PATH = "/preferences/"
+
+
+def confirm_url(subscriber: Subscriber, settings: Settings) -> str:
+    """Expires after BUDKAVLE_CONFIRM_MAX_AGE_SECONDS (double opt-in must be fresh)."""
+    return settings.public_url + CONFIRM_PATH + token_for(subscriber, Purpose.CONFIRM, settings)
+
+
+def unsubscribe_url(subscriber: Subscriber, settings: Settings) -> str:
+    """The RFC 8058 one-click URL: a POST to it unsubscribes, a GET shows a button."""
+    token = token_for(subscriber, Purpose.UNSUBSCRIBE, settings)
+    return settings.public_url + UNSUBSCRIBE_PATH + token
+
+
+def preferences_url(subscriber: Subscriber, settings: Settings) -> str:
+    token = token_for(subscriber, Purpose.PREFERENCES, settings)
+    return settings.public_url + PREFERENCES_PATH + token
+
+
+def unsubscribe_mailto(subscriber: Subscriber, settings: Settings) -> str:
+    """RFC 2369 mailto for clients without one-click (RFC 8058 3.1 keeps it beside the URL).
+
+    The token is URL-safe base64 and dots, so it needs no escaping in the subject.
+    """
+    token = token_for(subscriber, Purpose.UNSUBSCRIBE, settings)
+    return f"mailto:unsubscribe@{settings.mail_domain}?subject=unsubscribe%20{token}"

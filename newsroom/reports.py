@@ -1,0 +1,159 @@
+"""What a mail that comes back says: a bounce, a spam complaint, or a request to leave.
+
+Three shapes, all read with the standard library's email package:
+
+- a delivery status notification (RFC 3464): ``multipart/report; report-type=delivery-status``
+  whose ``message/delivery-status`` part has one block of fields per recipient;
+- an abuse report (ARF, RFC 5965): ``multipart/report; report-type=feedback-report``;
+- a reply to the ``mailto:`` of List-Unsubscribe, subject ``unsubscribe <token>`` (RFC 8058
+  §3 keeps mailto as the fallback for mail clients without one-click).
+
+Anything else is ``Kind.OTHER``: an out-of-office reply is no reason to change anyone.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+
+from newsroom.errors import DomainError
+from newsroom.subscription import normalize_email
+
+MAX_KEY = 200
+# RFC 3463 §2: class.subject.detail; class 2 success, 4 persistent transient, 5 permanent.
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_UNSUBSCRIBE = re.compile(r"\s*unsubscribe\s+(\S{1,200})\s*", re.IGNORECASE)
+
+
+class ReportError(DomainError):
+    status = 422
+
+
+class Kind(enum.StrEnum):
+    DSN = "dsn"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    action: str            # RFC 3464 §2.3.3: failed, delayed, delivered, relayed, expanded
+    status: str            # "5.1.1"; "" when the report gives none
+    permanent: bool
+
+
+@dataclass(frozen=True)
+class Report:
+    kind: Kind
+    key: str               # what makes this report the same report when it comes again
+    recipients: tuple[Recipient, ...] = ()
+    token: str | None = None
+
+
+def read(raw: bytes) -> Report:
+    """The report in a raw mail; ReportError if the bytes are not a mail at all."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Our own mail is UTF-8 and RFC 3464 fields are ASCII (UTF-8 per RFC 6533), so a
+        # report that is not UTF-8 was garbled on the way or is not one.
+        raise ReportError("body", f"must be a mail in UTF-8; byte {exc.start} is not") from None
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    if not message.keys():
+        raise ReportError("body", "must be a raw mail (RFC 5322 header fields, then the body)")
+    key = _key(message, raw)
+    report_type = str(message.get_param("report-type", "", header="content-type")).lower()
+    if message.get_content_type() == "multipart/report" and report_type == "delivery-status":
+        return Report(Kind.DSN, key, _delivery_status(message))
+    if message.get_content_type() == "multipart/report" and report_type == "feedback-report":
+        return Report(Kind.COMPLAINT, key, _complaint(message))
+    match = _UNSUBSCRIBE.fullmatch(str(message.get("subject", "")))
+    if match:
+        return Report(Kind.UNSUBSCRIBE, key, token=match.group(1))
+    return Report(Kind.OTHER, key)
+
+
+def _key(message: EmailMessage, raw: bytes) -> str:
+    message_id = str(message.get("message-id", "")).strip()
+    if message_id and len(message_id) <= MAX_KEY:
+        return message_id
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _delivery_status(message: EmailMessage) -> tuple[Recipient, ...]:
+    found: list[Recipient] = []
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        # The first block describes the message, the rest one recipient each (§2.1).
+        for block in blocks[1:] if isinstance(blocks, list) else []:
+            recipient = _recipient(block) if isinstance(block, Message) else None
+            if recipient is not None:
+                found.append(recipient)
+    return tuple(found)
+
+
+def _recipient(block: Message) -> Recipient | None:
+    # Original-Recipient is the address as we gave it in RCPT TO (§2.3.1); the final one
+    # may be where a forward led. Ours is what matches a subscriber.
+    named = block.get("original-recipient") or block.get("final-recipient")
+    if named is None:
+        return None
+    address = _address(str(named).partition(";")[2] or str(named))
+    action = str(block.get("action", "")).strip().lower()
+    match = _STATUS.search(str(block.get("status", "")))
+    status = ".".join(match.groups()) if match else ""
+    # §2.3.3: "failed" is the MTA giving up; only a 5.x.x status says it will never work.
+    permanent = action == "failed" and status.startswith("5.")
+    return Recipient(address, action, status, permanent)
+
+
+def _complaint(message: EmailMessage) -> tuple[Recipient, ...]:
+    feedback_type = ""
+    address = ""
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "message/feedback-report":
+            fields = _fields(part)
+            feedback_type = fields.get("feedback-type", "").strip().lower()
+            # RFC 5965 §3.2: Original-Rcpt-To is optional; providers often leave it out.
+            address = address or _address(fields.get("original-rcpt-to", ""))
+        elif kind in ("message/rfc822", "text/rfc822-headers") and not address:
+            address = _address(_fields(part).get("to", ""))
+    if not address:
+        return ()
+    # RFC 5965 §7.3: "abuse" is a spam complaint; "not-spam" and the rest are no reason.
+    permanent = feedback_type in ("abuse", "fraud")
+    return (Recipient(address, feedback_type or "abuse", "", permanent),)
+
+
+def _fields(part: Message) -> dict[str, str]:
+    """The header fields of a report part, whichever way the parser held it."""
+    payload = part.get_payload()
+    if isinstance(payload, list):  # message/*: the parser made sub-messages
+        merged: dict[str, str] = {}
+        for inner in payload:
+            if isinstance(inner, Message):
+                merged.update({name.lower(): str(value) for name, value in inner.items()})
+        return merged
+    text = payload if isinstance(payload, str) else ""
+    parsed = BytesParser(policy=policy.default).parsebytes(text.encode("utf-8", "replace"))
+    return {name.lower(): str(value) for name, value in parsed.items()}
+
+
+def _address(value: str) -> str:
+    value = value.strip().strip("<>").strip()
+    if "<" in value:  # "Åsa <asa@example.se>"
+        value = value.rpartition("<")[2].rstrip(">")
+    try:
+        return normalize_email(value)
+    except ValueError:
+        return value.lower()[:254]

@@ -1,0 +1,209 @@
+"""Subscribers: subscribe with double opt-in, confirm, change preferences, leave, be erased.
+
+Every answer a stranger can see is the same whether or not an address is known, so the
+form leaks nothing; what differs is only which email (if any) goes to that address, and
+one address gets at most one such email per quiet period, so the form cannot flood it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config import Settings
+from newsroom import outbox, tokens
+from newsroom.errors import DomainError
+from newsroom.models import Edition, EmailDelivery, Subscriber, SubscriberStatus
+from newsroom.subscription import SubscriptionIn, check_tags
+from newsroom.tokens import BadToken, Purpose
+
+
+class Mail(enum.StrEnum):
+    """Which email a subscribe request sends, if any."""
+
+    CONFIRM = "confirm"                      # click to confirm (double opt-in)
+    ALREADY_SUBSCRIBED = "already"           # you are subscribed; here are your preferences
+    NONE = "none"                            # sent one lately, or the address must not be mailed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    subscriber_id: int
+    mail: Mail
+
+
+def by_email(session: Session, email: str) -> Subscriber | None:
+    return session.scalar(select(Subscriber).where(Subscriber.email == email))
+
+
+def subscribe(
+    session: Session,
+    data: SubscriptionIn,
+    *,
+    ip: str | None,
+    form_version: str,
+    now: datetime,
+    settings: Settings,
+) -> Outcome:
+    """A request from the public form: a new or returning reader asks for digests."""
+    subscriber = by_email(session, data.email)
+    if subscriber is None:
+        subscriber = Subscriber(email=data.email, status=SubscriberStatus.PENDING)
+    elif subscriber.status is SubscriberStatus.COMPLAINED:
+        # They marked us as spam: only an operator may write to them again.
+        return Outcome(subscriber.id, Mail.NONE)
+    elif subscriber.status is SubscriberStatus.ACTIVE:
+        # A stranger may type someone else's address: change nothing, tell the owner.
+        mail = _throttled(subscriber, Mail.ALREADY_SUBSCRIBED, now, settings)
+        return Outcome(subscriber.id, mail)
+    else:  # pending, unsubscribed or bounced: a fresh opt-in, proven by the new link
+        subscriber.status = SubscriberStatus.PENDING
+    _apply(session, subscriber, data, now)
+    subscriber.consent_at = now
+    subscriber.consent_ip = ip
+    subscriber.consent_form = form_version
+    session.add(subscriber)  # only now: the tag check above may flush the session
+    session.flush()
+    return Outcome(subscriber.id, _throttled(subscriber, Mail.CONFIRM, now, settings))
+
+
+def _throttled(subscriber: Subscriber, mail: Mail, now: datetime, settings: Settings) -> Mail:
+    quiet = timedelta(seconds=settings.confirm_resend_seconds)
+    if subscriber.notice_requested_at is not None and now - subscriber.notice_requested_at < quiet:
+        return Mail.NONE
+    subscriber.notice_requested_at = now
+    return mail
+
+
+def confirm(session: Session, token: str, *, now: datetime, settings: Settings) -> Subscriber:
+    subscriber = from_token(
+        session, Purpose.CONFIRM, token, settings, max_age=settings.confirm_max_age_seconds
+    )
+    if subscriber.status is SubscriberStatus.PENDING:
+        subscriber.status = SubscriberStatus.ACTIVE
+        subscriber.confirmed_at = now
+        subscriber.updated_at = now
+        # Digests start with what is published from now on, not with the archive.
+        subscriber.digest_position = outbox.last_position(session)
+    elif subscriber.status is not SubscriberStatus.ACTIVE:
+        raise BadToken("token", "is no longer valid; subscribe again for a new link")
+    return subscriber
+
+
+def unsubscribe(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
+    """Idempotent: a second click, or a mail client's retried POST, changes nothing more."""
+    if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+        subscriber.status = SubscriberStatus.UNSUBSCRIBED
+        subscriber.unsubscribed_at = now
+        subscriber.updated_at = now
+
+
+def update_preferences(
+    session: Session, subscriber: Subscriber, data: SubscriptionIn, *, now: datetime
+) -> None:
+    if data.email != subscriber.email:
+        raise DomainError("email", "cannot be changed here; subscribe the new address instead")
+    _apply(session, subscriber, data, now)
+
+
+def import_active(
+    session: Session, data: SubscriptionIn, *, now: datetime, consent_form: str
+) -> tuple[Subscriber, bool]:
+    """An operator adds someone who already consented elsewhere; (subscriber, created).
+
+    Never brings back an address that left or was suppressed: that choice was theirs.
+    """
+    subscriber = by_email(session, data.email)
+    if subscriber is not None:
+        if subscriber.status is SubscriberStatus.ACTIVE:
+            _apply(session, subscriber, data, now)
+        return subscriber, False
+    subscriber = Subscriber(
+        email=data.email,
+        status=SubscriberStatus.ACTIVE,
+        consent_at=now,
+        consent_form=consent_form,
+        confirmed_at=now,
+        digest_position=outbox.last_position(session),
+    )
+    _apply(session, subscriber, data, now)
+    session.add(subscriber)
+    session.flush()
+    return subscriber, True
+
+
+def from_token(
+    session: Session,
+    purpose: Purpose,
+    token: str,
+    settings: Settings,
+    *,
+    max_age: int | None = None,
+) -> Subscriber:
+    subscriber_id, digest = tokens.read(
+        settings.resolved_secret_key(), purpose, token, max_age=max_age
+    )
+    subscriber = session.get(Subscriber, subscriber_id)
+    # An erased subscriber, or an id now used by another address: the link is dead.
+    if subscriber is None or tokens.address_digest(subscriber.email) != digest:
+        raise BadToken("token", "is not a link we sent")
+    return subscriber
+
+
+def token_for(subscriber: Subscriber, purpose: Purpose, settings: Settings) -> str:
+    return tokens.make(settings.resolved_secret_key(), purpose, subscriber.id, subscriber.email)
+
+
+def export(session: Session, subscriber: Subscriber) -> dict[str, Any]:
+    """Everything kept about one subscriber (GDPR art. 15 and 20), in JSON types."""
+    deliveries = session.execute(
+        select(Edition.key, EmailDelivery.status, EmailDelivery.sent_at)
+        .join(Edition, Edition.id == EmailDelivery.edition_id)
+        .where(EmailDelivery.subscriber_id == subscriber.id)
+        .order_by(EmailDelivery.id)
+    ).all()
+    return {
+        "email": subscriber.email,
+        "status": str(subscriber.status),
+        "language": subscriber.language,
+        "frequency": str(subscriber.frequency),
+        "tags": list(subscriber.tags),
+        "time_zone": subscriber.time_zone,
+        "consent": {
+            "at": _iso(subscriber.consent_at),
+            "ip": subscriber.consent_ip,
+            "form": subscriber.consent_form,
+        },
+        "confirmed_at": _iso(subscriber.confirmed_at),
+        "unsubscribed_at": _iso(subscriber.unsubscribed_at),
+        "created_at": _iso(subscriber.created_at),
+        "emails": [
+            {"edition": key, "status": str(status), "sent_at": _iso(sent_at)}
+            for key, status, sent_at in deliveries
+        ],
+    }
+
+
+def erase(session: Session, subscriber: Subscriber) -> None:
+    """Forget the subscriber and every delivery to them (GDPR art. 17)."""
+    session.delete(subscriber)
+    session.flush()
+
+
+def _apply(
+    session: Session, subscriber: Subscriber, data: SubscriptionIn, now: datetime
+) -> None:
+    subscriber.language = data.language
+    subscriber.frequency = data.frequency
+    subscriber.tags = check_tags(session, data.tags)
+    subscriber.time_zone = data.time_zone
+    subscriber.updated_at = now
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -1,0 +1,181 @@
+"""Returned mail as receiving servers write it, made for these tests: Postfix bounces and
+delay notices (RFC 3464), a policy rejection, an ARF complaint (RFC 5965), an
+out-of-office reply, and an unsubscribe mail to the List-Unsubscribe mailto."""
+
+from __future__ import annotations
+
+import hashlib
+
+ORIGINAL = """\
+From: Budkavle <nyheter@nyheter.example>
+To: {address}
+Subject: =?utf-8?q?Senaste_nyheter_fr=C3=A5n_Borl=C3=A4nge?=
+Message-ID: <41.abcdefghijklmnopqrstuvwx@nyheter.example>
+Date: Thu, 26 Nov 2026 07:00:00 +0100
+"""
+
+
+def _crlf(text: str) -> bytes:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+
+
+def dsn(
+    address: str,
+    *,
+    action: str,
+    status: str,
+    diagnostic: str,
+    message_id: str | None = "",
+    reporter: str = "mx1.kommun.example",
+) -> bytes:
+    """A Postfix-style non-delivery (or delay) report for one recipient; by default with a
+    Message-ID of its own (None: without one)."""
+    if message_id == "":
+        tag = hashlib.sha256(f"{address} {status}".encode()).hexdigest()[:8].upper()
+        message_id = f"<20261126070002.{tag}@{reporter}>"
+    subject = "Delayed Mail (still being retried)" if action == "delayed" else (
+        "Undelivered Mail Returned to Sender"
+    )
+    id_line = f"Message-ID: {message_id}\n" if message_id else ""
+    return _crlf(f"""\
+Return-Path: <>
+From: MAILER-DAEMON@{reporter} (Mail Delivery System)
+To: nyheter@nyheter.example
+Subject: {subject}
+Date: Thu, 26 Nov 2026 07:00:02 +0100 (CET)
+{id_line}Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+\tboundary="4F1A2C0.1795680002/{reporter}"
+
+This is a MIME-encapsulated message.
+
+--4F1A2C0.1795680002/{reporter}
+Content-Description: Notification
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+This is the mail system at host {reporter}.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients.
+
+<{address}>: {diagnostic}
+
+--4F1A2C0.1795680002/{reporter}
+Content-Description: Delivery report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; {reporter}
+X-Postfix-Queue-ID: 4F1A2C0
+X-Postfix-Sender: rfc822; bounces@nyheter.example
+Arrival-Date: Thu, 26 Nov 2026 07:00:01 +0100 (CET)
+
+Final-Recipient: rfc822; {address}
+Original-Recipient: rfc822;{address}
+Action: {action}
+Status: {status}
+Remote-MTA: dns; mx.{address.partition("@")[2]}
+Diagnostic-Code: smtp; {diagnostic}
+
+--4F1A2C0.1795680002/{reporter}
+Content-Description: Undelivered Message Headers
+Content-Type: text/rfc822-headers
+
+{ORIGINAL.format(address=address)}
+--4F1A2C0.1795680002/{reporter}--
+""")
+
+
+def user_unknown(address: str, **kwargs: str | None) -> bytes:
+    return dsn(address, action="failed", status="5.1.1", diagnostic=(
+        f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox "
+        "table"), **kwargs)  # fmt: skip
+
+
+def mailbox_full(address: str, **kwargs: str | None) -> bytes:
+    return dsn(address, action="delayed", status="4.2.2", diagnostic=(
+        f"452 4.2.2 <{address}>: Mailbox full; brevlådan är full"), **kwargs)  # fmt: skip
+
+
+def policy(address: str, **kwargs: str | None) -> bytes:
+    return dsn(address, action="failed", status="5.7.1", diagnostic=(
+        "550 5.7.1 Message rejected under local policy (avvisat enligt lokal policy)"),
+        **kwargs)  # fmt: skip
+
+
+def complaint(address: str, *, rcpt_to: bool = False) -> bytes:
+    """An ARF report (RFC 5965) from a mailbox provider's "this is spam" button. Most
+    providers redact Original-Rcpt-To; the original To header then names the reader."""
+    rcpt = f"Original-Rcpt-To: {address}\n" if rcpt_to else ""
+    return _crlf(f"""\
+From: <feedback@fbl.postleverantor.example>
+To: <abuse@nyheter.example>
+Subject: FW: Senaste nyheter från Borlänge
+Date: Thu, 26 Nov 2026 09:12:40 +0100
+Message-ID: <arf-77812@fbl.postleverantor.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="arf_boundary"
+
+--arf_boundary
+Content-Type: text/plain; charset="utf-8"
+Content-Transfer-Encoding: 8bit
+
+This is an email abuse report for an email message received from IP 192.0.2.25 on
+Thu, 26 Nov 2026 07:00:00 +0100.
+
+--arf_boundary
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: PostleverantorFBL/1.0
+Version: 1
+Original-Mail-From: <bounces@nyheter.example>
+{rcpt}Arrival-Date: Thu, 26 Nov 2026 07:00:00 +0100
+Source-IP: 192.0.2.25
+Reported-Domain: nyheter.example
+
+--arf_boundary
+Content-Type: message/rfc822
+Content-Disposition: inline
+
+{ORIGINAL.format(address=address)}MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+– Vi förstår varandra på ett annat sätt, säger Kristina Westerholm.
+
+--arf_boundary--
+""")
+
+
+def out_of_office(address: str) -> bytes:
+    return _crlf(f"""\
+From: Åsa Lindqvist <{address}>
+To: nyheter@nyheter.example
+Subject: =?utf-8?q?Fr=C3=A5nvaro=3A_Senaste_nyheter?=
+Date: Thu, 26 Nov 2026 07:00:05 +0100
+Message-ID: <ooo-1@kommun.example>
+Auto-Submitted: auto-replied
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+Jag är på semester till och med måndag. – Åsa
+""")
+
+
+def unsubscribe_mail(address: str, token: str) -> bytes:
+    """What a mail client sends for the mailto of List-Unsubscribe (RFC 8058 §3, RFC 6068)."""
+    return _crlf(f"""\
+From: {address}
+To: unsubscribe@nyheter.example
+Subject: unsubscribe {token}
+Date: Thu, 26 Nov 2026 10:00:00 +0100
+Message-ID: <unsub-{token[-12:]}@kommun.example>
+Content-Type: text/plain; charset=utf-8
+
+""")
+
+
+GARBAGE = bytes(range(256)) * 4
+NO_HEADERS = "Hej! Detta är inget mejl, bara text.\n".encode()

@@ -1,0 +1,203 @@
+"""The subscriber's pages: subscribe, confirm, unsubscribe (and, from web.preferences,
+preferences, export and erase).
+
+Plain HTML forms, no JavaScript, in the reader's language (the "pages" catalog). Every
+answer a stranger can see is the same whether or not an address is known. Pages reached
+by a link from an email carry its token in the path: they are never cached, never
+indexed, and never send the token on in a Referer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from config import Settings, get_settings
+from newsroom import subscribers
+from newsroom.db import session_scope
+from newsroom.errors import DomainError
+from newsroom.models import Subscriber, SubscriberStatus, utcnow
+from newsroom.subscribers import Mail
+from newsroom.subscription import SubscriptionIn
+from newsroom.tokens import BadToken, Purpose
+from web import preferences
+from web.subscribeform import FORM_VERSION, FormError, FormValues, field_errors, page_language
+from web.subscribepage import choices, dead_link, domain, form_error, language_for, page, read_form
+from worker import bell
+
+router = APIRouter(include_in_schema=False)
+# The preferences page, export and erase: reached from the same emails, served by this router.
+router.include_router(preferences.router)
+
+
+# --- subscribe ---------------------------------------------------------------------------
+
+
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_page(request: Request, lang: str | None = None) -> Response:
+    settings = get_settings()
+    language = page_language(settings, lang, accept=request.headers.get("accept-language"))
+    values = FormValues(language=language, frequency="daily", time_zone=settings.time_zone)
+    with session_scope() as session:
+        return _subscribe_form(request, session, settings, language, values, {})
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+async def subscribe(request: Request, lang: str | None = None) -> Response:
+    settings = get_settings()
+    accept = request.headers.get("accept-language")
+    body = await read_form(request)
+    if isinstance(body, int):
+        return form_error(request, page_language(settings, lang, accept=accept), body)
+    try:
+        values, _ = FormValues.parse(body)
+    except FormError:
+        return form_error(request, page_language(settings, lang, accept=accept), 400)
+    ip = request.client.host if request.client else None
+    return await run_in_threadpool(_subscribe, request, settings, values, lang, accept, ip)
+
+
+def _subscribe(
+    request: Request,
+    settings: Settings,
+    values: FormValues,
+    lang: str | None,
+    accept: str | None,
+    ip: str | None,
+) -> Response:
+    language = page_language(settings, values.language, lang, accept=accept)
+    try:
+        data = SubscriptionIn.model_validate(values.model_input())
+        outcome = _store(data, ip, settings)
+    except (ValidationError, DomainError) as exc:
+        errors = field_errors(exc) if isinstance(exc, ValidationError) else domain(exc)
+        with session_scope() as session:
+            return _subscribe_form(request, session, settings, language, values, errors, 422)
+    # After the commit: a request that rolled back never rings (the sweeper would not either).
+    if outcome.mail is not Mail.NONE:
+        bell.ring_notices([outcome.subscriber_id])
+    # The same page whatever happened: it must not tell whether the address was known.
+    return page(request, "subscribe_sent.html", language, email=data.email)
+
+
+def _store(data: SubscriptionIn, ip: str | None, settings: Settings) -> subscribers.Outcome:
+    for attempt in (1, 2):
+        try:
+            with session_scope() as session:
+                return subscribers.subscribe(
+                    session, data, ip=ip, form_version=FORM_VERSION, now=utcnow(),
+                    settings=settings,
+                )  # fmt: skip
+        except IntegrityError:
+            # The same new address sent twice at once: the second insert lost the race,
+            # and on a second try it finds the row the first one made.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _subscribe_form(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    language: str,
+    values: FormValues,
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    return page(
+        request, "subscribe_form.html", language, status,
+        values=values, errors=errors, choices=choices(session, settings, language, values),
+    )  # fmt: skip
+
+
+# --- confirm (double opt-in) ---------------------------------------------------------------
+
+
+@router.get("/subscribe/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(request: Request, token: str, lang: str | None = None) -> Response:
+    # A GET only shows a button. Mail scanners and link previewers fetch every link in an
+    # email; if a GET confirmed, they would confirm addresses whose owners never clicked.
+    settings = get_settings()
+    with session_scope() as session:
+        try:
+            subscriber = subscribers.from_token(
+                session, Purpose.CONFIRM, token, settings,
+                max_age=settings.confirm_max_age_seconds,
+            )  # fmt: skip
+        except BadToken:
+            return dead_link(request, session, token, Purpose.CONFIRM, lang)
+        language = language_for(request, subscriber, lang)
+        if subscriber.status is SubscriberStatus.ACTIVE:
+            return _confirmed(request, subscriber, language)
+        if subscriber.status is not SubscriberStatus.PENDING:
+            return dead_link(request, session, token, Purpose.CONFIRM, lang)
+        return page(request, "confirm_ask.html", language, private=True, email=subscriber.email)
+
+
+@router.post("/subscribe/confirm/{token}", response_class=HTMLResponse)
+def confirm(request: Request, token: str, lang: str | None = None) -> Response:
+    settings = get_settings()
+    with session_scope() as session:
+        try:
+            subscriber = subscribers.confirm(session, token, now=utcnow(), settings=settings)
+        except BadToken:
+            return dead_link(request, session, token, Purpose.CONFIRM, lang)
+        return _confirmed(request, subscriber, language_for(request, subscriber, lang))
+
+
+def _confirmed(request: Request, subscriber: Subscriber, language: str) -> Response:
+    token = subscribers.token_for(subscriber, Purpose.PREFERENCES, get_settings())
+    return page(
+        request, "confirm_done.html", language, private=True,
+        email=subscriber.email, preferences=f"/preferences/{token}",
+    )  # fmt: skip
+
+
+# --- unsubscribe (RFC 8058) ----------------------------------------------------------------
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(request: Request, token: str, lang: str | None = None) -> Response:
+    # RFC 8058 3.2: a GET must not unsubscribe (scanners follow links); it shows a button.
+    settings = get_settings()
+    with session_scope() as session:
+        try:
+            subscriber = subscribers.from_token(session, Purpose.UNSUBSCRIBE, token, settings)
+        except BadToken:
+            return dead_link(request, session, token, Purpose.UNSUBSCRIBE, lang)
+        subscribed = subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
+        language = language_for(request, subscriber, lang)
+        name = "unsubscribe_ask.html" if subscribed else "unsubscribe_done.html"
+        return page(request, name, language, private=True, **_leaving(subscriber, settings))
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe(request: Request, token: str, lang: str | None = None) -> Response:
+    # RFC 8058 3.1: mail clients POST "List-Unsubscribe=One-Click" here, without cookies
+    # and without anything a CSRF token could come from; the signed token in the URL is
+    # the whole proof. The body is not read: whatever it says, the answer is the same, so
+    # the page's own button (a plain form) and a mail client's POST both work. Idempotent.
+    settings = get_settings()
+    with session_scope() as session:
+        try:
+            subscriber = subscribers.from_token(session, Purpose.UNSUBSCRIBE, token, settings)
+        except BadToken:
+            return dead_link(request, session, token, Purpose.UNSUBSCRIBE, lang)
+        subscribers.unsubscribe(session, subscriber, now=utcnow())
+        language = language_for(request, subscriber, lang)
+        return page(
+            request, "unsubscribe_done.html", language, private=True,
+            **_leaving(subscriber, settings),
+        )  # fmt: skip
+
+
+def _leaving(subscriber: Subscriber, settings: Settings) -> dict[str, Any]:
+    token = subscribers.token_for(subscriber, Purpose.PREFERENCES, settings)
+    return {"email": subscriber.email, "preferences": f"/preferences/{token}"}

@@ -1,0 +1,162 @@
+"""The one-off emails a subscribe request owes: "confirm your subscription" (double opt-in)
+or, to an address that is already active, "you are already subscribed".
+
+The row says what is owed: ``notice_requested_at`` set by the request, copied into
+``notice_sent_at`` once the SMTP server took the message. So a bell rung twice, or a
+sweep after a lost one, sends nothing more; a retry keeps the Message-ID, since it is
+made from the request it answers. A short Redis lease keeps two workers from sending the
+same notice at once, and spaces out retries while the SMTP server is away.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+
+from config import Settings, get_settings
+from email_templates.render import (
+    RenderedEmail,
+    render_already_subscribed,
+    render_confirm,
+)
+from newsroom import links
+from newsroom.db import session_scope
+from newsroom.models import Subscriber, SubscriberStatus
+from worker.bell import redis_client
+from worker.dkimsign import signer_from_settings
+from worker.envelope import MessageTemplate
+from worker.mailer import SendError, transport_from_settings
+
+log = logging.getLogger(__name__)
+
+# A notice older than this is not worth sending any more: the reader has moved on, and
+# a confirm link in it would be close to expiring.
+OWED_FOR = timedelta(days=1)
+SWEEP_LIMIT = 500
+
+
+def send(subscriber_id: int, settings: Settings) -> None:
+    """Send the notice the subscriber is owed, if any; SendError (temporary) to retry."""
+    lease = lease_key(subscriber_id)
+    # The lease outlives a slow SMTP conversation (connect, then the message), and is left
+    # to expire after a temporary failure: the sweeper's next bell waits for it.
+    seconds = int(2 * settings.smtp_timeout_seconds) + 30
+    if not redis_client().set(lease, "1", nx=True, ex=seconds):
+        return
+    with session_scope() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            redis_client().delete(lease)
+            return  # erased meanwhile
+        requested = subscriber.notice_requested_at
+        if requested is None or requested == subscriber.notice_sent_at:
+            redis_client().delete(lease)
+            return  # nothing owed, or already sent: a second bell
+        rendered = _render(subscriber, settings)
+        if rendered is None:  # unsubscribed, bounced or complained since: mail nobody
+            subscriber.notice_sent_at = requested
+            redis_client().delete(lease)
+            return
+        message, sender = _message(subscriber, rendered, requested, settings)
+        recipient = subscriber.email
+    # Sent outside the transaction: SQLite's one write lock must not wait on an SMTP server.
+    try:
+        with transport_from_settings(settings).connect() as connection:
+            connection.send(sender, recipient, message)
+    except SendError as error:
+        if not error.permanent:
+            log.warning("notice to subscriber %s: %s; the sweeper will retry", subscriber_id, error)
+            raise
+        # A 5xx for this address: trying again cannot help, and nothing else is owed.
+        log.error("notice to subscriber %s refused for good: %s", subscriber_id, error)
+    _mark_sent(subscriber_id, requested)
+    redis_client().delete(lease)
+
+
+def lease_key(subscriber_id: int) -> str:
+    return f"budkavle:notice:{subscriber_id}"
+
+
+def sweep(now: datetime) -> list[int]:
+    """Subscribers whose notice is owed and whose bell was lost (or whose send failed)."""
+    grace = timedelta(seconds=get_settings().outbox_grace_seconds)
+    with session_scope() as session:
+        owed = session.scalars(
+            select(Subscriber.id)
+            .where(
+                Subscriber.notice_requested_at.is_not(None),
+                or_(
+                    Subscriber.notice_sent_at.is_(None),
+                    Subscriber.notice_sent_at != Subscriber.notice_requested_at,
+                ),
+                Subscriber.notice_requested_at >= now - OWED_FOR,
+                # The bell rung by the request itself gets its chance first.
+                Subscriber.notice_requested_at <= now - grace,
+            )
+            .order_by(Subscriber.notice_requested_at)
+            .limit(SWEEP_LIMIT)
+        )
+        return list(owed)
+
+
+def message_id(subscriber_id: int, requested: datetime, domain: str, secret: str) -> str:
+    """The same for every attempt at one notice, different for the next request; the HMAC
+    tag keeps it unguessable. Never of the digest deliveries' form (``<digits.tag@...>``),
+    so a bounce of a notice is never taken for one of a digest."""
+    stamp = int(requested.timestamp() * 1_000_000)
+    mac = hmac.new(
+        secret.encode(), f"budkavle/notice:{subscriber_id}:{stamp}".encode(), hashlib.sha256
+    )
+    tag = base64.b32encode(mac.digest()[:10]).decode("ascii").lower()
+    return f"<notice.{subscriber_id}.{stamp}.{tag}@{domain}>"
+
+
+def _render(subscriber: Subscriber, settings: Settings) -> RenderedEmail | None:
+    if subscriber.status is SubscriberStatus.PENDING:
+        return render_confirm(
+            subscriber.language, settings.site_name,
+            links.confirm_url(subscriber, settings), settings.public_url,
+        )  # fmt: skip
+    if subscriber.status is SubscriberStatus.ACTIVE:
+        return render_already_subscribed(
+            subscriber.language, settings.site_name,
+            links.preferences_url(subscriber, settings), settings.public_url,
+        )  # fmt: skip
+    return None
+
+
+def _message(
+    subscriber: Subscriber, rendered: RenderedEmail, requested: datetime, settings: Settings
+) -> tuple[bytes, str]:
+    domain = settings.mail_domain
+    template = MessageTemplate(
+        rendered,
+        sender=settings.sender,
+        # RFC 2919: the same list as the digests in this language, so a filter catches both.
+        list_id=f"{settings.site_name} <{subscriber.language}.{domain}>",
+        date=requested,
+        signer=signer_from_settings(settings, domain),
+    )
+    # A confirm email carries the unsubscribe link too: RFC 8058 needs a working one, and
+    # "I never asked for this" is best answered by a one-click way out.
+    message = template.personalize(
+        to=subscriber.email,
+        message_id=message_id(subscriber.id, requested, domain, settings.resolved_secret_key()),
+        unsubscribe_url=links.unsubscribe_url(subscriber, settings),
+        unsubscribe_mailto=links.unsubscribe_mailto(subscriber, settings),
+        preferences_url=links.preferences_url(subscriber, settings),
+    )
+    return message, template.sender_address
+
+
+def _mark_sent(subscriber_id: int, requested: datetime) -> None:
+    with session_scope() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        # Only what was sent is marked: a newer request made meanwhile stays owed.
+        if subscriber is not None and subscriber.notice_requested_at == requested:
+            subscriber.notice_sent_at = requested

@@ -6,6 +6,8 @@ that carry them (worker/notices.py, the digest sender) never disagree on a path.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from config import Settings
 from newsroom.models import Subscriber
 from newsroom.subscribers import token_for
@@ -33,9 +35,35 @@ def preferences_url(subscriber: Subscriber, settings: Settings) -> str:
 
 
 def unsubscribe_mailto(subscriber: Subscriber, settings: Settings) -> str:
-    """RFC 2369 mailto for clients without one-click (RFC 8058 3.1 keeps it beside the URL).
+    """RFC 2369 mailto for clients without one-click (RFC 8058 3.1 keeps it beside the URL)."""
+    return _mailto(token_for(subscriber, Purpose.UNSUBSCRIBE, settings), settings)
 
-    The token is URL-safe base64 and dots, so it needs no escaping in the subject.
-    """
-    token = token_for(subscriber, Purpose.UNSUBSCRIBE, settings)
+
+def _mailto(token: str, settings: Settings) -> str:
+    # The token is URL-safe base64 and dots, so it needs no escaping in the subject.
     return f"mailto:unsubscribe@{settings.mail_domain}?subject=unsubscribe%20{token}"
+
+
+@dataclass(frozen=True)
+class PersonalLinks:
+    """What every email to a subscriber carries: its headers and footer need all three."""
+
+    unsubscribe_url: str
+    unsubscribe_mailto: str
+    preferences_url: str
+
+
+def personal_links(subscriber: Subscriber, settings: Settings) -> PersonalLinks:
+    unsubscribe = token_for(subscriber, Purpose.UNSUBSCRIBE, settings)  # signed once, used twice
+    preferences = token_for(subscriber, Purpose.PREFERENCES, settings)
+    return PersonalLinks(
+        unsubscribe_url=settings.public_url + UNSUBSCRIBE_PATH + unsubscribe,
+        unsubscribe_mailto=_mailto(unsubscribe, settings),
+        preferences_url=settings.public_url + PREFERENCES_PATH + preferences,
+    )
+
+
+def list_id(language: str, settings: Settings) -> str:
+    """RFC 2919 List-Id: one list per language, digests and their confirmations alike, so
+    a reader's filter catches both."""
+    return f"{settings.site_name} <{language}.digest.{settings.mail_domain}>"

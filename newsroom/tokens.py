@@ -9,6 +9,7 @@ moved to another subscriber, or used again after the address was erased and re-a
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -31,10 +32,7 @@ def address_digest(email: str) -> str:
 
 
 def make(secret: str, purpose: Purpose, subscriber_id: int, email: str) -> str:
-    payload = [subscriber_id, address_digest(email)]
-    if purpose is Purpose.CONFIRM:
-        return URLSafeTimedSerializer(secret, salt=_salt(purpose)).dumps(payload)
-    return URLSafeSerializer(secret, salt=_salt(purpose)).dumps(payload)
+    return _serializer(secret, purpose).dumps([subscriber_id, address_digest(email)])
 
 
 def read(
@@ -43,12 +41,12 @@ def read(
     """The (subscriber id, address digest) a token names; BadToken if it is not genuine."""
     if len(token) > 200:
         raise BadToken("token", "is not a link we sent")
-    salt = _salt(purpose)
+    serializer = _serializer(secret, purpose)
     try:
-        if purpose is Purpose.CONFIRM:
-            payload = URLSafeTimedSerializer(secret, salt=salt).loads(token, max_age=max_age)
+        if isinstance(serializer, URLSafeTimedSerializer):
+            payload = serializer.loads(token, max_age=max_age)
         else:
-            payload = URLSafeSerializer(secret, salt=salt).loads(token)
+            payload = serializer.loads(token)
     except SignatureExpired:
         raise BadToken("token", "has expired; subscribe again for a new link") from None
     except BadSignature:
@@ -59,5 +57,15 @@ def read(
     raise BadToken("token", "is not a link we sent")
 
 
-def _salt(purpose: Purpose) -> str:
+@functools.lru_cache(maxsize=16)
+def _serializer(secret: str, purpose: Purpose) -> URLSafeSerializer | URLSafeTimedSerializer:
+    # Made once: a digest signs three links per recipient, and building a serializer
+    # (its key derivation included) cost more than the signing itself.
+    if purpose is Purpose.CONFIRM:
+        return URLSafeTimedSerializer(secret, salt=salt(purpose))
+    return URLSafeSerializer(secret, salt=salt(purpose))
+
+
+def salt(purpose: Purpose) -> str:
+    """One salt per purpose: a preferences link is no unsubscribe or confirm link."""
     return f"budkavle.subscriber.{purpose.value}"

@@ -1,7 +1,10 @@
-"""`budkavle serve` with no configuration at all: embedded SQLite, Redis, worker and beat."""
+"""`budkavle serve` with no configuration at all: embedded SQLite, Redis, worker, beat and
+the outbox folder for email."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import signal
 import socket
@@ -70,6 +73,16 @@ def test_serve_publishes_to_the_feed_within_seconds_and_stops_cleanly(
         article()["title"]
     ]
     assert (folder / "var" / "budkavle.db").exists()
+
+    # The embedded mail transport: the confirmation email lands in var/outbox as a file.
+    form = {"email": "asa.oberg@example.se", "language": "sv", "frequency": "daily"}
+    response = httpx.post(f"{base}/subscribe", data=form, timeout=5)
+    assert response.status_code == 200, response.text
+    outbox = folder / "var" / "outbox"
+    [saved] = wait_for(lambda: list(outbox.glob("*.eml")), timeout=15, what="an .eml file")
+    confirmation = email.message_from_bytes(saved.read_bytes(), policy=email.policy.default)
+    assert confirmation["To"] == "asa.oberg@example.se"
+    assert "/subscribe/confirm/" in str(confirmation.get_body(("plain",)).get_content())  # type: ignore[union-attr]
 
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=30)

@@ -146,6 +146,7 @@ def server_database(request: pytest.FixtureRequest) -> str:
         pytest.param("?lang=sv", None, "sv", "Prenumerera på nyheterna", id="sv-by-query"),
         pytest.param("?lang=fi", "sv", "fi", "Tilaa uutiset", id="fi-by-query-over-header"),
         pytest.param("?lang=en", None, "en", "Subscribe to the news", id="en-by-query"),
+        pytest.param("?lang=is", None, "is", "Fáðu fréttirnar í áskrift", id="is-by-query"),
         pytest.param("", "fi-FI,fi;q=0.9,en;q=0.5", "fi", "Tilaa uutiset", id="fi-by-header"),
         pytest.param("", "de,da;q=0.8", "da", "Abonnér på nyhederne", id="da-second-choice"),
         pytest.param("", "nn", "nb", "Abonner på nyhetene", id="nynorsk-reads-bokmal"),
@@ -350,7 +351,7 @@ class OldSigner(TimestampSigner):
 def expired_confirm_token(subscriber: Subscriber) -> str:
     serializer = URLSafeTimedSerializer(
         get_settings().resolved_secret_key(),
-        salt=tokens._salt(Purpose.CONFIRM),
+        salt=tokens.salt(Purpose.CONFIRM),
         signer=OldSigner,
     )
     return serializer.dumps([subscriber.id, tokens.address_digest(subscriber.email)])
@@ -588,7 +589,7 @@ def page_messages() -> set[str | tuple[str, ...]]:
     return found
 
 
-@pytest.mark.parametrize("language", ["sv", "fi", "en", "nb", "da"])
+@pytest.mark.parametrize("language", ["sv", "fi", "en", "nb", "da", "is"])
 def test_every_page_string_is_translated(language: str) -> None:
     from pathlib import Path
 

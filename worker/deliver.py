@@ -9,16 +9,20 @@ bell for the same batch finds nothing to do while the first is sending.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import Connection as Database
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 
 from config import Settings
 from email_templates.render import RenderedEmail
-from newsroom import links, outbox
+from newsroom import outbox
 from newsroom.db import get_engine, session_scope
+from newsroom.links import PersonalLinks, list_id, personal_links
 from newsroom.models import (
     EditionSegment,
     EmailDelivery,
@@ -42,9 +46,7 @@ class Recipient:
     subscriber_id: int
     email: str
     failures: int
-    unsubscribe_url: str
-    unsubscribe_mailto: str
-    preferences_url: str
+    links: PersonalLinks
 
 
 @dataclass
@@ -65,10 +67,33 @@ def send_batch(
         return outcome
     transport = transport or transport_from_settings(settings)
     secret = settings.resolved_secret_key().encode()
-    with transport.connect() as connection, get_engine().connect() as database:
+    with transport.connect() as connection, _results_connection() as database:
         for recipient in recipients:
             _send_one(recipient, templates, connection, database, settings, secret, outcome)
     return outcome
+
+
+@contextmanager
+def _results_connection() -> Iterator[Database]:
+    """The connection that records each result, one commit per message.
+
+    On PostgreSQL these commits do not wait for the WAL flush (synchronous_commit off,
+    for this connection only). A killed worker loses none of them: they are in the
+    server. Only a crash of PostgreSQL itself could forget the last fraction of a second
+    of marks, and those messages would go again with the same Message-ID.
+    """
+    with get_engine().connect() as database:
+        postgres = database.dialect.name == "postgresql"
+        if postgres:
+            database.exec_driver_sql("SET synchronous_commit TO off")
+            database.commit()
+        try:
+            yield database
+        finally:
+            if postgres and not database.invalidated:
+                database.rollback()
+                database.exec_driver_sql("RESET synchronous_commit")
+                database.commit()
 
 
 def _send_one(
@@ -81,12 +106,13 @@ def _send_one(
     outcome: Outcome,
 ) -> None:
     template = templates[recipient.segment_id]
+    links = recipient.links
     message = template.personalize(
         to=recipient.email,
         message_id=message_id(recipient.delivery_id, settings.mail_domain, secret),
-        unsubscribe_url=recipient.unsubscribe_url,
-        unsubscribe_mailto=recipient.unsubscribe_mailto,
-        preferences_url=recipient.preferences_url,
+        unsubscribe_url=links.unsubscribe_url,
+        unsubscribe_mailto=links.unsubscribe_mailto,
+        preferences_url=links.preferences_url,
     )
     try:
         connection.send(template.sender_address, recipient.email, message)
@@ -98,27 +124,34 @@ def _send_one(
         else:
             # SMTP 4xx, timeouts, a server away: later, with the same Message-ID.
             retry_at = now + outbox.backoff(recipient.attempts - 1)
-            _record(
-                database,
-                recipient.delivery_id,
-                leased_until=None,
-                next_attempt_at=retry_at,
-                last_error=str(error)[:2000],
+            database.execute(
+                _RETRY,
+                {"delivery": recipient.delivery_id, "when": retry_at, "error": str(error)[:2000]},
             )
+            database.commit()
             outcome.retry += 1
             outcome.retry_at = min(filter(None, (outcome.retry_at, retry_at)))
         return
-    _record(
-        database,
-        recipient.delivery_id,
-        status=EmailStatus.SENT,
-        sent_at=utcnow(),
-        leased_until=None,
-        last_error=None,
-    )
+    database.execute(_SENT, {"delivery": recipient.delivery_id, "when": utcnow()})
+    database.commit()
     if recipient.failures:
         _reset_failures(database, recipient.subscriber_id)
     outcome.sent += 1
+
+
+# Built once, with bound parameters: per message, the ORM's statement building and cache
+# key work cost more than the UPDATE itself (bench/RESULTS.md, "Digests").
+_deliveries = cast(Table, EmailDelivery.__table__)
+_SENT = (
+    update(_deliveries)
+    .where(_deliveries.c.id == bindparam("delivery"))
+    .values(status=EmailStatus.SENT, sent_at=bindparam("when"), leased_until=None, last_error=None)
+)
+_RETRY = (
+    update(_deliveries)
+    .where(_deliveries.c.id == bindparam("delivery"))
+    .values(next_attempt_at=bindparam("when"), leased_until=None, last_error=bindparam("error"))
+)
 
 
 def _claim(
@@ -172,9 +205,7 @@ def _claim(
                     subscriber_id=subscriber_id,
                     email=subscriber.email,
                     failures=subscriber.failures,
-                    unsubscribe_url=links.unsubscribe_url(subscriber, settings),
-                    unsubscribe_mailto=links.unsubscribe_mailto(subscriber, settings),
-                    preferences_url=links.preferences_url(subscriber, settings),
+                    links=personal_links(subscriber, settings),
                 )
             )
         segments = session.scalars(
@@ -187,18 +218,13 @@ def _claim(
             segment.id: MessageTemplate(
                 RenderedEmail(segment.subject, segment.html, segment.text),
                 sender=settings.sender,
-                list_id=f"{settings.site_name} <{segment.language}.digest.{settings.mail_domain}>",
+                list_id=list_id(segment.language, settings),
                 date=segment.created_at,
                 signer=signer,
             )
             for segment in segments
         }
     return recipients, templates
-
-
-def _record(database: Database, delivery_id: int, **values: object) -> None:
-    database.execute(update(EmailDelivery).where(EmailDelivery.id == delivery_id).values(**values))
-    database.commit()
 
 
 def _record_failure(

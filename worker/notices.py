@@ -137,19 +137,19 @@ def _message(
     template = MessageTemplate(
         rendered,
         sender=settings.sender,
-        # RFC 2919: the same list as the digests in this language, so a filter catches both.
-        list_id=f"{settings.site_name} <{subscriber.language}.{domain}>",
+        list_id=links.list_id(subscriber.language, settings),
         date=requested,
         signer=signer_from_settings(settings, domain),
     )
     # A confirm email carries the unsubscribe link too: RFC 8058 needs a working one, and
     # "I never asked for this" is best answered by a one-click way out.
+    personal = links.personal_links(subscriber, settings)
     message = template.personalize(
         to=subscriber.email,
         message_id=message_id(subscriber.id, requested, domain, settings.resolved_secret_key()),
-        unsubscribe_url=links.unsubscribe_url(subscriber, settings),
-        unsubscribe_mailto=links.unsubscribe_mailto(subscriber, settings),
-        preferences_url=links.preferences_url(subscriber, settings),
+        unsubscribe_url=personal.unsubscribe_url,
+        unsubscribe_mailto=personal.unsubscribe_mailto,
+        preferences_url=personal.preferences_url,
     )
     return message, template.sender_address
 

@@ -26,6 +26,7 @@ Run: .venv/bin/python bench/digest_fanout.py [--db sqlite|postgresql|both]
 from __future__ import annotations
 
 import argparse
+import io
 import multiprocessing
 import os
 import pickle
@@ -72,8 +73,9 @@ class Sink:
         service_wait_port(self.port)
 
     def _read(self) -> None:
-        assert self._process.stdout is not None
-        while chunk := self._process.stdout.read1(65536):
+        stdout = self._process.stdout
+        assert isinstance(stdout, io.BufferedReader)
+        while chunk := stdout.read1(65536):  # what is there now, not a full 64 KiB
             arrived = time.monotonic()
             # "sess=3 quit=1 mesg=1234\r": the newest counter line in this chunk.
             tail = chunk.rstrip(b"\r").rpartition(b"\r")[2]
@@ -374,7 +376,7 @@ def baseline(sink: Sink, path: Path, expected: int, connections: int) -> float:
         sender.join()
     if not sink.wait_for(start_count + expected, time.monotonic() + 10):
         raise RuntimeError(f"the sink counted {sink.count - start_count} of {expected}")
-    elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
+    elapsed: float = max(end for _, end in spans) - min(start for start, _ in spans)
     return expected / elapsed
 
 

@@ -111,7 +111,9 @@ def _immediate_slot(session: Session, now: datetime, window: timedelta) -> Slot 
     )
     if first is None or now - first < window:
         return None
-    return Slot(f"immediate:{outbox.last_position(session)}", Frequency.IMMEDIATE)
+    # Both ends in the key: a subscriber who switched to immediate while behind the last
+    # edition's end makes a new range, not a key that was planned already.
+    return Slot(f"immediate:{oldest}-{outbox.last_position(session)}", Frequency.IMMEDIATE)
 
 
 def manual_slot(frequency: Frequency, now: datetime) -> Slot:
@@ -188,10 +190,13 @@ def new_articles(
             OutboxEvent,
             and_(OutboxEvent.article_id == Article.id, OutboxEvent.kind == EventKind.PUBLISHED),
         )
-        .where(OutboxEvent.position > after, OutboxEvent.position <= upto)
+        .where(OutboxEvent.position <= upto)
         .where(Article.status == ArticleStatus.PUBLISHED, Article.language == language)
         .group_by(Article.id)
-        .order_by(func.max(OutboxEvent.position).desc())
+        # First published after ``after``: an article unpublished and published again
+        # (draft, or rescheduled) has a second PUBLISHED event, and is not news twice.
+        .having(func.min(OutboxEvent.position) > after)
+        .order_by(func.min(OutboxEvent.position).desc())
         .limit(limit)
     )
     if tags:
@@ -249,17 +254,32 @@ def record_deliveries(
 
 def stalled_batches(session: Session, now: datetime, grace: timedelta) -> list[tuple[int, int]]:
     """(edition, batch) pairs with queued deliveries that nobody is sending: lost bells,
-    killed workers (their lease ran out), retries whose time has come."""
+    killed workers (their lease ran out), retries whose time has come.
+
+    Their rows are stamped due from ``now``, so the next sweep does not ring them again
+    before ``grace`` has passed: a long queue of big batches is not rung every sweep.
+    """
+    stalled = (
+        (EmailDelivery.status == EmailStatus.QUEUED)
+        & (EmailDelivery.next_attempt_at <= now - grace)
+        & or_(EmailDelivery.leased_until.is_(None), EmailDelivery.leased_until < now)
+    )
     rows = session.execute(
         select(EmailDelivery.edition_id, EmailDelivery.batch)
-        .where(EmailDelivery.status == EmailStatus.QUEUED)
-        .where(EmailDelivery.next_attempt_at <= now - grace)
-        .where(or_(EmailDelivery.leased_until.is_(None), EmailDelivery.leased_until < now))
+        .where(stalled)
         .distinct()
         .order_by(EmailDelivery.edition_id, EmailDelivery.batch)
         .limit(1000)
     ).all()
-    return [(edition_id, batch) for edition_id, batch in rows]
+    batches = [(edition_id, batch) for edition_id, batch in rows]
+    for edition_id, batch in batches:
+        session.execute(
+            update(EmailDelivery)
+            .where(stalled, EmailDelivery.edition_id == edition_id, EmailDelivery.batch == batch)
+            .values(next_attempt_at=now),
+            execution_options={"synchronize_session": False},
+        )
+    return batches
 
 
 def finish(session: Session, now: datetime) -> list[int]:

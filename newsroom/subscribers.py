@@ -51,6 +51,9 @@ def subscribe(
     settings: Settings,
 ) -> Outcome:
     """A request from the public form: a new or returning reader asks for digests."""
+    # Every rule is checked before the address is looked up, so the answer to a bad
+    # form cannot tell whether the address is known.
+    data = data.model_copy(update={"tags": check_tags(session, data.tags)})
     subscriber = by_email(session, data.email)
     if subscriber is None:
         subscriber = Subscriber(email=data.email, status=SubscriberStatus.PENDING)
@@ -87,6 +90,7 @@ def confirm(session: Session, token: str, *, now: datetime, settings: Settings) 
     if subscriber.status is SubscriberStatus.PENDING:
         subscriber.status = SubscriberStatus.ACTIVE
         subscriber.confirmed_at = now
+        subscriber.failures = 0  # a confirmed address demonstrably receives mail
         subscriber.updated_at = now
         # Digests start with what is published from now on, not with the archive.
         subscriber.digest_position = outbox.last_position(session)

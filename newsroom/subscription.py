@@ -33,7 +33,9 @@ def normalize_email(value: str) -> str:
         )
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
-    return checked.normalized.lower()
+    # The ASCII (IDNA) form of the domain: it is what SMTP and our headers carry, and
+    # "bücher.de" and "xn--bcher-kva.de" are one address.
+    return (checked.ascii_email or checked.normalized).lower()
 
 
 def _language(value: str) -> str:

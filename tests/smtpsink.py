@@ -1,9 +1,11 @@
 """A real SMTP server for tests: aiosmtpd on loopback, recording every message it accepts.
 
-It can answer chosen recipients with a 4xx or 5xx, counts TCP connections (so a test can
-see that a batch used one), and can be stopped and started again on the same port (an
-SMTP server that is down for a while). STARTTLS, implicit TLS and AUTH are switched on by
-passing a TLS context or credentials.
+It can answer chosen recipients or the sender with a 4xx or 5xx, counts TCP connections
+(so a test can see that a batch used one), and can be stopped and started again on the
+same port (an SMTP server that is down for a while). STARTTLS, implicit TLS and AUTH are
+switched on by passing a TLS context or credentials. It offers PIPELINING (RFC 2920) as
+Postfix and Exim do, unless told not to; aiosmtpd itself does not announce it, but reads
+one command line at a time and answers in order, which is all pipelining asks of it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,13 @@ class Recorder:
         self._lock = threading.Lock()
         self._messages: list[Received] = []
         self._replies: dict[str, str] = {}
+        self._sender_reply: str | None = None
         self.connections = 0
+        self.pipelining = True  # announce PIPELINING in the EHLO reply
+        # Answer DATA with 354 even when no recipient was accepted, as RFC 2920 3.1 warns a
+        # server may; count the messages then received (a client should send "." alone).
+        self.data_without_recipients = False
+        self.empty_data: list[bytes] = []
 
     # Hooks: aiosmtpd calls them by these names (hence noqa: N802) ------------------------
 
@@ -56,7 +64,21 @@ class Recorder:
             with self._lock:
                 self.connections += 1
         session.host_name = hostname
+        if self.pipelining:  # before the last line, "250 HELP"
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        mail_options: list[str],
+    ) -> str:  # fmt: skip
+        with self._lock:
+            reply = self._sender_reply
+        if reply is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -93,10 +115,17 @@ class Recorder:
             else:
                 self._replies[recipient.lower()] = answer
 
+    def reply_to_sender(self, answer: str | None) -> None:
+        """Answer every MAIL FROM with e.g. "550 5.7.1 not allowed" (None: accept)."""
+        with self._lock:
+            self._sender_reply = answer
+
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()
             self._replies.clear()
+            self._sender_reply = None
+            self.empty_data.clear()
             self.connections = 0
 
 
@@ -105,6 +134,7 @@ class _TrackingController(Controller):
 
     def __init__(self, handler: Recorder, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
+        self.handler: Recorder = handler
         self.live: set[SMTP] = set()
 
     def factory(self) -> SMTP:
@@ -118,6 +148,22 @@ class _TrackingController(Controller):
             def connection_lost(self, error: Exception | None) -> None:
                 controller.live.discard(self)
                 super().connection_lost(error)
+
+            async def smtp_DATA(self, arg: str) -> None:  # noqa: N802
+                recorder = controller.handler
+                if (
+                    not recorder.data_without_recipients
+                    or self.envelope is None
+                    or self.envelope.rcpt_tos
+                ):
+                    await super().smtp_DATA(arg)
+                    return
+                await self.push("354 End data with <CR><LF>.<CR><LF>")
+                lines = []
+                while (line := await self._reader.readuntil(b"\r\n")) != b".\r\n":
+                    lines.append(line)
+                recorder.empty_data.append(b"".join(lines))
+                await self.push("554 5.5.1 Error: no valid recipients")
 
         return _SMTP(self.handler, **self.SMTP_kwargs)
 
@@ -158,8 +204,10 @@ class SmtpSink:
         implicit_tls: bool = False,
         require_starttls: bool = False,
         credentials: tuple[str, str] | None = None,
+        pipelining: bool = True,
     ) -> None:
         self.recorder = Recorder()
+        self.recorder.pipelining = pipelining
         self.port = port or free_port()
         self._tls_context = tls_context
         self._implicit_tls = implicit_tls
@@ -179,6 +227,15 @@ class SmtpSink:
     @property
     def connections(self) -> int:
         return self.recorder.connections
+
+    @property
+    def pipelining(self) -> bool:
+        """Whether EHLO announces PIPELINING; a change applies to the next session."""
+        return self.recorder.pipelining
+
+    @pipelining.setter
+    def pipelining(self, on: bool) -> None:
+        self.recorder.pipelining = on
 
     def reply(self, recipient: str, answer: str | None) -> None:
         self.recorder.reply(recipient, answer)

@@ -6,6 +6,8 @@ that died mid-batch, an SMTP server that was away.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from config import get_settings
-from newsroom import editions, subscribers
+from newsroom import articles, editions, outbox, subscribers
 from newsroom.db import session_scope
 from newsroom.models import (
     Edition,
@@ -25,10 +27,12 @@ from newsroom.models import (
     SubscriberStatus,
     utcnow,
 )
-from tests.mailsupport import parsed, parts, plan, publish, send_all, subscribe
+from newsroom.schemas import ArticleIn
+from tests.mailsupport import GRACE, parsed, parts, plan, publish, send_all, subscribe
 from tests.smtpsink import SmtpSink
+from tests.support import article
 from worker import deliver, digest
-from worker.mailer import FolderTransport
+from worker.mailer import Connection, FolderTransport, transport_from_url
 
 
 def test_a_digest_reaches_each_subscriber_once_with_their_own_links(mail: SmtpSink) -> None:
@@ -140,10 +144,12 @@ def test_a_worker_killed_mid_batch_resumes_without_doubles(mail: SmtpSink) -> No
     deliver.send_batch(edition_id, batch, get_settings())
     assert mail.messages == [], "leased to another worker: not sent again at once"
 
-    with session_scope() as session:
-        later = utcnow() + timedelta(minutes=6)
-        assert editions.stalled_batches(session, later, timedelta(0)) == [(edition_id, batch)]
+    with session_scope() as session:  # the lease runs out: the sweeper rings once
         session.execute(update(EmailDelivery).values(leased_until=utcnow() - timedelta(1)))
+    with session_scope() as session:
+        assert editions.stalled_batches(session, utcnow(), timedelta(0)) == [(edition_id, batch)]
+        grace = timedelta(seconds=1)
+        assert editions.stalled_batches(session, utcnow(), grace) == [], "not again at once"
     deliver.send_batch(edition_id, batch, get_settings())
     assert sorted(item.rcpt_tos[0] for item in mail.wait_for(6)) == [
         f"person{number}@example.se" for number in range(4, 10)
@@ -263,3 +269,160 @@ def test_immediate_editions_wait_for_the_window(mail: SmtpSink) -> None:
         assert session.scalar(select(func.count()).select_from(EditionSegment)) == 1
         status = session.scalar(select(Subscriber.status))
     assert status is SubscriberStatus.ACTIVE
+
+
+class SlowTransport:
+    """The real sink behind a connection that takes its time, like a slow SMTP server."""
+
+    def __init__(self, url: str, delay: float) -> None:
+        self.inner = transport_from_url(url, data_dir=Path("."))
+        self.delay = delay
+
+    def connect(self) -> Connection:
+        inner = self.inner.connect()
+        delay = self.delay
+
+        class Slow:
+            def send(self, sender: str, recipient: str, message: bytes) -> None:
+                time.sleep(delay)
+                inner.send(sender, recipient, message)
+
+            def close(self) -> None:
+                inner.close()
+
+            def __enter__(self) -> Slow:
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                inner.close()
+
+        return Slow()
+
+
+def test_a_batch_slower_than_its_lease_is_never_sent_twice(
+    mail: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUDKAVLE_DIGEST_LEASE_SECONDS", "1")
+    get_settings.cache_clear()
+    for number in range(8):
+        subscribe(f"langsam{number}@example.se")
+    publish()
+    [(edition_id, batch)] = plan()
+    slow = SlowTransport(mail.url, delay=0.4)
+    first = threading.Thread(
+        target=deliver.send_batch, args=(edition_id, batch, get_settings(), slow)
+    )
+    first.start()
+    time.sleep(1.6)  # past the first lease: a second worker tries, as the sweeper would
+    second = deliver.send_batch(edition_id, batch, get_settings(), slow)
+    first.join()
+    assert second.sent == 0, "the renewed lease kept the batch with its first worker"
+    assert sorted(m.rcpt_tos[0] for m in mail.messages) == [
+        f"langsam{number}@example.se" for number in range(8)
+    ]
+
+
+def test_unsubscribing_mid_batch_stops_the_email(
+    mail: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUDKAVLE_DIGEST_LEASE_SECONDS", "1")
+    get_settings.cache_clear()
+    for number in range(6):
+        subscribe(f"batch{number}@example.se")
+    publish()
+    [(edition_id, batch)] = plan()
+    sending = threading.Thread(
+        target=deliver.send_batch,
+        args=(edition_id, batch, get_settings(), SlowTransport(mail.url, delay=0.3)),
+    )
+    sending.start()
+    time.sleep(0.5)
+    with session_scope() as session:
+        leaving = subscribers.by_email(session, "batch5@example.se")
+        assert leaving is not None
+        subscribers.unsubscribe(session, leaving, now=utcnow())
+    sending.join()
+    assert "batch5@example.se" not in [m.rcpt_tos[0] for m in mail.messages]
+    assert len(mail.messages) == 5
+
+
+def test_an_article_retracted_after_planning_leaves_the_email(mail: SmtpSink) -> None:
+    subscribe("rattelse@example.se")
+    publish()
+    publish(title="Felaktig uppgift om Dalälven", tags=["Dalarna"])
+    [(edition_id, batch)] = plan()
+    with session_scope() as session:
+        articles.retract(session, "felaktig-uppgift-om-dalalven", utcnow(), GRACE)
+    deliver.send_batch(edition_id, batch, get_settings())
+    [received] = mail.wait_for(1)
+    message = parsed(received.data)
+    assert "Felaktig uppgift" not in parts(message)[0]
+    assert "Felaktig uppgift" not in parts(message)[1]
+    assert message["Subject"].startswith("Budkavle: 1 ny artikel")
+
+
+def test_an_edition_whose_articles_were_all_retracted_sends_nothing(mail: SmtpSink) -> None:
+    subscribe("tomt@example.se")
+    publish(title="Snart tillbakadragen", tags=["Dalarna"])
+    [(edition_id, batch)] = plan()
+    with session_scope() as session:
+        articles.retract(session, "snart-tillbakadragen", utcnow(), GRACE)
+    outcome = deliver.send_batch(edition_id, batch, get_settings())
+    assert (outcome.sent, mail.messages) == (0, [])
+    with session_scope() as session:
+        assert session.scalar(select(EmailDelivery.status)) is EmailStatus.FAILED
+
+
+def test_an_article_published_again_is_not_news_again(mail: SmtpSink) -> None:
+    subscribe("igen@example.se")
+    publish(title="Publiceras två gånger", tags=["Dalarna"])
+    send_all(plan())
+    mail.wait_for(1)
+    slug = "publiceras-tva-ganger"
+    with session_scope() as session:  # back to draft, then published again
+        for status in ("draft", "published"):
+            data = ArticleIn.model_validate(article(title="Publiceras två gånger", status=status))
+            _, event = articles.update(session, slug, data, utcnow(), GRACE)
+            assert event is not None
+            outbox.assign_position(session, event.id)
+    assert plan() == [], "nothing new for anyone"
+
+
+def test_an_address_with_a_nordic_domain_is_stored_in_ascii_and_sent(mail: SmtpSink) -> None:
+    subscribe("lena@bjärka-säby.se")
+    publish()
+    send_all(plan())
+    [received] = mail.wait_for(1)
+    assert received.rcpt_tos[0] == "lena@" + "bjärka-säby.se".encode("idna").decode()
+
+
+def test_temporary_failures_give_up_after_days(mail: SmtpSink) -> None:
+    subscribe("full.brevlada@example.se")
+    publish()
+    [(edition_id, batch)] = plan()
+    mail.reply("full.brevlada@example.se", "452 4.2.2 Mailbox full")
+    with session_scope() as session:
+        session.execute(update(EmailDelivery).values(attempts=deliver.MAX_ATTEMPTS - 1))
+    outcome = deliver.send_batch(edition_id, batch, get_settings())
+    assert (outcome.failed, outcome.retry) == (1, 0)
+    with session_scope() as session:
+        assert session.scalar(select(EmailDelivery.status)) is EmailStatus.FAILED
+        assert session.scalar(select(Subscriber.failures)) == 1
+
+
+def test_switching_to_immediate_gets_the_news_waiting(mail: SmtpSink) -> None:
+    subscribe("snabb@example.se")
+    publish()
+    send_all(plan())  # an immediate edition went out
+    subscribe("daglig@example.se", frequency="daily")
+    publish(title="Ny artikel för den dagliga", tags=["Dalarna"])
+    send_all(plan())  # the immediate edition for this one too
+    with session_scope() as session:  # the daily reader switches to immediate
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.email == "daglig@example.se")
+            .values(frequency=Frequency.IMMEDIATE)
+        )
+        [slot] = editions.due_slots(session, utcnow(), window=timedelta(0), hour=7, weekday=0)
+    send_all(digest.plan_edition(slot, get_settings(), utcnow()))
+    assert [m.rcpt_tos[0] for m in mail.wait_for(3)][-1] == "daglig@example.se"

@@ -1,9 +1,12 @@
 """Transports through real servers: aiosmtpd on loopback (plain, STARTTLS, TLS, AUTH) and
-the outbox folder. Messages are real envelopes, read back with the standard library."""
+the outbox folder. Messages are real envelopes, read back with the standard library.
+SMTP sessions run both ways where it matters: with PIPELINING (RFC 2920) and one command
+at a time."""
 
 from __future__ import annotations
 
 import os
+import smtplib
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -69,14 +72,39 @@ def smtp(sink: SmtpSink, query: str = "") -> SmtpTransport:
     return transport
 
 
-def test_a_batch_goes_over_one_connection(smtp_sink: SmtpSink) -> None:
+@pytest.fixture(params=["pipelined", "one by one"])
+def sink(smtp_sink: SmtpSink, request: pytest.FixtureRequest) -> SmtpSink:
+    """The sink with PIPELINING announced, and without."""
+    smtp_sink.pipelining = request.param == "pipelined"
+    return smtp_sink
+
+
+class SendCounter:
+    """Counts smtplib's writes: one per round trip, as the client waits between them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.writes = 0
+        send = smtplib.SMTP.send
+
+        def counting(smtp: smtplib.SMTP, data: bytes | str) -> None:
+            self.writes += 1
+            send(smtp, data)
+
+        monkeypatch.setattr(smtplib.SMTP, "send", counting)
+
+
+def test_a_batch_goes_over_one_connection(sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
     letters = [letter(n) for n in range(1, 21)]
-    with smtp(smtp_sink).connect() as connection:
+    counter = SendCounter(monkeypatch)
+    with smtp(sink).connect() as connection:
         for to, raw in letters:
             connection.send(SENDER, to, raw)
 
-    received = smtp_sink.wait_for(20)
-    assert smtp_sink.connections == 1
+    # EHLO and QUIT, and per message MAIL+RCPT+DATA in one write, then the message: 2 round
+    # trips instead of 4.
+    assert counter.writes == 2 + 20 * (2 if sink.pipelining else 4)
+    received = sink.wait_for(20)
+    assert sink.connections == 1
     assert [(m.mail_from, m.rcpt_tos) for m in received] == [(SENDER, (to,)) for to, _ in letters]
     for (to, raw), got in zip(letters, received, strict=True):
         assert got.data == raw  # byte for byte: dot-stuffing undone, CRLF kept
@@ -97,13 +125,13 @@ REFUSALS = {
 
 @pytest.mark.parametrize("answer, code, permanent", REFUSALS.values(), ids=REFUSALS.keys())
 def test_a_refused_recipient_fails_alone(
-    smtp_sink: SmtpSink, answer: str, code: int, permanent: bool
+    sink: SmtpSink, answer: str, code: int, permanent: bool
 ) -> None:
     letters = [letter(n) for n in range(1, 6)]
     refused = letters[2][0]
-    smtp_sink.reply(refused, answer)
+    sink.reply(refused, answer)
     errors: dict[str, SendError] = {}
-    with smtp(smtp_sink).connect() as connection:
+    with smtp(sink).connect() as connection:
         for to, raw in letters:
             try:
                 connection.send(SENDER, to, raw)
@@ -113,9 +141,9 @@ def test_a_refused_recipient_fails_alone(
     assert list(errors) == [refused]
     assert (errors[refused].code, errors[refused].permanent) == (code, permanent)
     assert answer.split(" ", 1)[1] in errors[refused].text
-    received = smtp_sink.wait_for(4)
+    received = sink.wait_for(4)
     assert [m.rcpt_tos[0] for m in received] == [to for to, _ in letters if to != refused]
-    assert smtp_sink.connections == 1  # a refusal does not cost the connection
+    assert sink.connections == 1  # a refusal does not cost the connection
 
 
 ENVELOPE_INJECTIONS = {
@@ -171,23 +199,23 @@ def test_a_server_that_never_answers_times_out_temporarily() -> None:
     assert "timed out" in failure.value.text
 
 
-def test_a_server_restarted_mid_batch_costs_no_message(smtp_sink: SmtpSink) -> None:
-    with smtp(smtp_sink).connect() as connection:
+def test_a_server_restarted_mid_batch_costs_no_message(sink: SmtpSink) -> None:
+    with smtp(sink).connect() as connection:
         connection.send(SENDER, *letter(1))
-        smtp_sink.restart()  # the session we hold is gone; nothing was in flight
+        sink.restart()  # the session we hold is gone; nothing was in flight
         connection.send(SENDER, *letter(2))
         connection.send(SENDER, *letter(3))
 
-    assert [m.rcpt_tos[0] for m in smtp_sink.wait_for(3)] == [letter(n)[0] for n in (1, 2, 3)]
-    assert smtp_sink.connections == 2
+    assert [m.rcpt_tos[0] for m in sink.wait_for(3)] == [letter(n)[0] for n in (1, 2, 3)]
+    assert sink.connections == 2
 
 
-def test_a_server_gone_mid_batch_fails_the_rest_temporarily(smtp_sink: SmtpSink) -> None:
+def test_a_server_gone_mid_batch_fails_the_rest_temporarily(sink: SmtpSink) -> None:
     outcomes: list[str] = []
-    with smtp(smtp_sink).connect() as connection:
+    with smtp(sink).connect() as connection:
         for n in range(1, 5):
             if n == 3:
-                smtp_sink.stop()
+                sink.stop()
             try:
                 connection.send(SENDER, *letter(n))
                 outcomes.append("sent")
@@ -195,7 +223,79 @@ def test_a_server_gone_mid_batch_fails_the_rest_temporarily(smtp_sink: SmtpSink)
                 outcomes.append("permanent" if error.permanent else "temporary")
 
     assert outcomes == ["sent", "sent", "temporary", "temporary"]
-    assert len(smtp_sink.messages) == 2
+    assert len(sink.messages) == 2
+
+
+ODD_MESSAGES = {
+    "a line that starts with a dot": b"Subject: prickar\r\n\r\n.\r\n..tva\r\n.tre\r\nslut\r\n",
+    "a dot first of all, no CRLF at the end": b".X-Odd: 1\r\n\r\nkropp",
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("raw", ODD_MESSAGES.values(), ids=ODD_MESSAGES.keys())
+def test_dots_at_the_start_of_a_line_arrive_intact(sink: SmtpSink, raw: bytes) -> None:
+    with smtp(sink).connect() as connection:
+        connection.send(SENDER, "a@kommun.example", raw)
+        connection.send(SENDER, *letter(1))  # the session is still in step
+    first, second = sink.wait_for(2)
+    # aiosmtpd undoes the dot-stuffing; the client ends the last line with CRLF.
+    assert first.data == (raw if raw.endswith(b"\r\n") else raw + b"\r\n")
+    assert second.data == letter(1)[1]
+
+
+def test_bare_line_ends_go_out_as_crlf(sink: SmtpSink) -> None:
+    with smtp(sink).connect() as connection:
+        connection.send(SENDER, "a@kommun.example", b"Subject: x\n\nett\rtva\r\n.tre\n")
+    (got,) = sink.wait_for(1)
+    assert got.data == b"Subject: x\r\n\r\nett\r\ntva\r\n.tre\r\n"
+
+
+@pytest.mark.parametrize("answer, code", [("550 5.1.1 no such user", 550), ("451 4.3.0 sen", 451)])
+def test_a_server_that_answers_data_after_a_refused_recipient_gets_a_lone_dot(
+    smtp_sink: SmtpSink, answer: str, code: int
+) -> None:
+    # RFC 2920 3.1: a server may accept the pipelined DATA though no recipient was; the
+    # client then sends "." alone, and the recipient's refusal is what counts.
+    smtp_sink.recorder.data_without_recipients = True
+    refused = letter(2)[0]
+    smtp_sink.reply(refused, answer)
+    with smtp(smtp_sink).connect() as connection:
+        connection.send(SENDER, *letter(1))
+        with pytest.raises(SendError) as failure:
+            connection.send(SENDER, *letter(2))
+        connection.send(SENDER, *letter(3))
+    assert (failure.value.code, failure.value.permanent) == (code, code >= 500)
+    assert smtp_sink.recorder.empty_data == [b""]  # "." and nothing before it
+    assert [m.rcpt_tos[0] for m in smtp_sink.wait_for(2)] == [letter(n)[0] for n in (1, 3)]
+    assert smtp_sink.connections == 1
+
+
+def test_a_refused_sender_is_temporary_even_with_5xx(sink: SmtpSink) -> None:
+    sink.recorder.reply_to_sender("550 5.7.1 sender not allowed")
+    with smtp(sink).connect() as connection:
+        with pytest.raises(SendError) as failure:
+            connection.send(SENDER, *letter(1))
+        assert (failure.value.code, failure.value.permanent) == (550, False)
+        sink.recorder.reply_to_sender(None)
+        connection.send(SENDER, *letter(2))  # RSET, then the next transaction
+    assert [m.rcpt_tos[0] for m in sink.wait_for(1)] == [letter(2)[0]]
+    assert sink.connections == 1
+
+
+def test_421_to_a_recipient_closes_the_session(sink: SmtpSink) -> None:
+    sink.reply(letter(2)[0], "421 4.3.2 going down")
+    outcomes: list[object] = []
+    with smtp(sink).connect() as connection:
+        for n in (1, 2, 3):
+            try:
+                connection.send(SENDER, *letter(n))
+                outcomes.append("sent")
+            except SendError as error:
+                outcomes.append((error.code, error.permanent))
+    assert outcomes == ["sent", (421, False), "sent"]
+    assert [m.rcpt_tos[0] for m in sink.wait_for(2)] == [letter(n)[0] for n in (1, 3)]
+    assert sink.connections == 2  # a new session after the 421
 
 
 @pytest.fixture(scope="module")

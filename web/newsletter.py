@@ -16,7 +16,7 @@ from email_templates.render import render_digest
 from newsroom.db import session_scope
 from newsroom.models import Edition, EditionSegment
 from web.pages import templates
-from worker.digest import ARCHIVE_PATH, digest_content
+from worker.digest import ARCHIVE_PATH, digest_content, zone_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,7 +61,7 @@ def edition_page(segment_id: int) -> HTMLResponse:
         if row is None:
             raise HTTPException(404, "no such edition")
         segment, key = row
-        zone = _zone_of(key) or settings.time_zone
+        zone = zone_of(key) or settings.time_zone
         content = digest_content(
             session,
             segment.id,
@@ -73,9 +73,3 @@ def edition_page(segment_id: int) -> HTMLResponse:
         )
     rendered = render_digest(content, personal_links=False)
     return HTMLResponse(rendered.html, headers={"Cache-Control": "public, max-age=300"})
-
-
-def _zone_of(key: str) -> str | None:
-    """'daily:Europe/Helsinki:2026-11-26' -> 'Europe/Helsinki'; manual and immediate: None."""
-    parts = key.split(":")
-    return parts[1] if len(parts) == 3 and "/" in parts[1] else None

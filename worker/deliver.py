@@ -2,8 +2,9 @@
 
 A delivery is recorded as sent in its own commit right after the server accepts it, so a
 worker killed mid-batch leaves at most the one message in flight unrecorded; it goes again
-with the same Message-ID (DESIGN.md: "nothing doubled"). The claim is a lease, so a second
-bell for the same batch finds nothing to do while the first is sending.
+with the same Message-ID (DESIGN.md: "nothing doubled"). The claim is a renewed lease
+(worker/claims.py), so a second bell for the same batch finds nothing to do while the
+first is sending, however slowly.
 """
 
 from __future__ import annotations
@@ -12,41 +13,28 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Connection as Database
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, update
 
 from config import Settings
-from email_templates.render import RenderedEmail
 from newsroom import outbox
 from newsroom.db import get_engine, session_scope
-from newsroom.links import PersonalLinks, list_id, personal_links
 from newsroom.models import (
-    EditionSegment,
     EmailDelivery,
     EmailStatus,
     Subscriber,
     SubscriberStatus,
     utcnow,
 )
-from worker.dkimsign import signer_from_settings
+from worker import claims
+from worker.claims import Recipient
 from worker.envelope import MessageTemplate, message_id
 from worker.mailer import Connection, SendError, Transport, transport_from_settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Recipient:
-    delivery_id: int
-    segment_id: int
-    attempts: int
-    subscriber_id: int
-    email: str
-    failures: int
-    links: PersonalLinks
 
 
 @dataclass
@@ -57,19 +45,27 @@ class Outcome:
     retry_at: datetime | None = None
 
 
+# Temporary failures give up after this many attempts: with the backoff of
+# outbox.backoff (10 s doubling, then hourly) that is about two days.
+MAX_ATTEMPTS = 48
+
+
 def send_batch(
     edition_id: int, batch: int, settings: Settings, transport: Transport | None = None
 ) -> Outcome:
-    now = utcnow()
-    recipients, templates = _claim(edition_id, batch, settings, now)
+    with session_scope() as session:
+        claim = claims.claim(session, edition_id, batch, settings, utcnow())
     outcome = Outcome()
-    if not recipients:
+    if not claim.recipients:
         return outcome
     transport = transport or transport_from_settings(settings)
     secret = settings.resolved_secret_key().encode()
     with transport.connect() as connection, _results_connection() as database:
-        for recipient in recipients:
-            _send_one(recipient, templates, connection, database, settings, secret, outcome)
+        lease = claims.Lease(database, claim, settings)
+        for recipient in claim.recipients:
+            if lease.holds(recipient.delivery_id):
+                template = claim.templates[recipient.segment_id]
+                _send_one(recipient, template, connection, database, settings, secret, outcome)
     return outcome
 
 
@@ -98,27 +94,32 @@ def _results_connection() -> Iterator[Database]:
 
 def _send_one(
     recipient: Recipient,
-    templates: dict[int, MessageTemplate],
+    template: MessageTemplate,
     connection: Connection,
     database: Database,
     settings: Settings,
     secret: bytes,
     outcome: Outcome,
 ) -> None:
-    template = templates[recipient.segment_id]
     links = recipient.links
-    message = template.personalize(
-        to=recipient.email,
-        message_id=message_id(recipient.delivery_id, settings.mail_domain, secret),
-        unsubscribe_url=links.unsubscribe_url,
-        unsubscribe_mailto=links.unsubscribe_mailto,
-        preferences_url=links.preferences_url,
-    )
+    try:
+        message = template.personalize(
+            to=recipient.email,
+            message_id=message_id(recipient.delivery_id, settings.mail_domain, secret),
+            unsubscribe_url=links.unsubscribe_url,
+            unsubscribe_mailto=links.unsubscribe_mailto,
+            preferences_url=links.preferences_url,
+        )
+    except ValueError as error:  # an address our headers cannot carry: ours to fix, not theirs
+        log.error("delivery %s: %s", recipient.delivery_id, error)
+        _record_failure(database, recipient, str(error), settings, utcnow(), counts=False)
+        outcome.failed += 1
+        return
     try:
         connection.send(template.sender_address, recipient.email, message)
     except SendError as error:
         now = utcnow()
-        if error.permanent:
+        if error.permanent or recipient.attempts >= MAX_ATTEMPTS:
             _record_failure(database, recipient, str(error), settings, now)
             outcome.failed += 1
         else:
@@ -150,92 +151,34 @@ _SENT = (
 _RETRY = (
     update(_deliveries)
     .where(_deliveries.c.id == bindparam("delivery"))
-    .values(next_attempt_at=bindparam("when"), leased_until=None, last_error=bindparam("error"))
+    .values(
+        next_attempt_at=bindparam("when"),
+        leased_until=None,
+        lease_token=None,
+        last_error=bindparam("error"),
+    )
 )
 
 
-def _claim(
-    edition_id: int, batch: int, settings: Settings, now: datetime
-) -> tuple[list[Recipient], dict[int, MessageTemplate]]:
-    """Lease the batch's due rows; load what their messages need."""
-    lease = now + timedelta(seconds=settings.digest_lease_seconds)
-    with session_scope() as session:
-        claimed = session.execute(
-            update(EmailDelivery)
-            .where(EmailDelivery.edition_id == edition_id, EmailDelivery.batch == batch)
-            .where(EmailDelivery.status == EmailStatus.QUEUED)
-            .where(EmailDelivery.next_attempt_at <= now)
-            .where(or_(EmailDelivery.leased_until.is_(None), EmailDelivery.leased_until < now))
-            .values(leased_until=lease, attempts=EmailDelivery.attempts + 1)
-            .returning(
-                EmailDelivery.id,
-                EmailDelivery.segment_id,
-                EmailDelivery.subscriber_id,
-                EmailDelivery.attempts,
-            )
-        ).all()
-        if not claimed:
-            return [], {}
-        by_id = {
-            subscriber.id: subscriber
-            for subscriber in session.scalars(
-                select(Subscriber).where(Subscriber.id.in_([row[2] for row in claimed]))
-            )
-        }
-        recipients = []
-        for delivery_id, segment_id, subscriber_id, attempts in sorted(claimed):
-            subscriber = by_id[subscriber_id]
-            if subscriber.status is not SubscriberStatus.ACTIVE:
-                # Left or suppressed since the edition was planned: never send.
-                session.execute(
-                    update(EmailDelivery)
-                    .where(EmailDelivery.id == delivery_id)
-                    .values(
-                        status=EmailStatus.FAILED,
-                        leased_until=None,
-                        last_error=f"subscriber is {subscriber.status} now",
-                    )
-                )
-                continue
-            recipients.append(
-                Recipient(
-                    delivery_id=delivery_id,
-                    segment_id=segment_id,
-                    attempts=attempts,
-                    subscriber_id=subscriber_id,
-                    email=subscriber.email,
-                    failures=subscriber.failures,
-                    links=personal_links(subscriber, settings),
-                )
-            )
-        segments = session.scalars(
-            select(EditionSegment).where(
-                EditionSegment.id.in_({recipient.segment_id for recipient in recipients})
-            )
-        ).all()
-        signer = signer_from_settings(settings, settings.mail_domain)
-        templates = {
-            segment.id: MessageTemplate(
-                RenderedEmail(segment.subject, segment.html, segment.text),
-                sender=settings.sender,
-                list_id=list_id(segment.language, settings),
-                date=segment.created_at,
-                signer=signer,
-            )
-            for segment in segments
-        }
-    return recipients, templates
-
-
 def _record_failure(
-    database: Database, recipient: Recipient, error: str, settings: Settings, now: datetime
+    database: Database,
+    recipient: Recipient,
+    error: str,
+    settings: Settings,
+    now: datetime,
+    *,
+    counts: bool = True,
 ) -> None:
-    """A 5xx: this delivery failed for good, and enough in a row suppress the address."""
+    """A 5xx (or 4xx for days): this delivery failed for good, and enough in a row
+    suppress the address."""
     database.execute(
         update(EmailDelivery)
         .where(EmailDelivery.id == recipient.delivery_id)
         .values(status=EmailStatus.FAILED, leased_until=None, last_error=error[:2000])
     )
+    if not counts:
+        database.commit()
+        return
     failures = recipient.failures + 1
     values: dict[str, object] = {"failures": Subscriber.failures + 1, "updated_at": now}
     if failures >= settings.suppress_after_failures:

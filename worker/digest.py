@@ -14,7 +14,7 @@ from feeds.query import article_url_for
 from newsroom import editions, tagcloud
 from newsroom.db import session_scope
 from newsroom.editions import Segment, Slot
-from newsroom.models import Article, ArticleStatus, EditionSegment
+from newsroom.models import Article, ArticleStatus, Edition, EditionSegment
 
 ARCHIVE_PATH = "/newsletter"
 
@@ -66,6 +66,36 @@ def plan_edition(slot: Slot, settings: Settings, now: datetime) -> list[Batch]:
         )
         edition_id = plan.edition.id
     return [(edition_id, batch) for batch in range(count)]
+
+
+def refresh_segment(session: Session, row: EditionSegment, settings: Settings) -> bool:
+    """Render the segment again if some of its articles were retracted since; False when
+    none is left (nothing to send)."""
+    published = {article.id for article in _published(session, row.article_ids)}
+    if published == set(row.article_ids):
+        return True
+    remaining = tuple(article_id for article_id in row.article_ids if article_id in published)
+    row.article_ids = list(remaining)
+    if not remaining:
+        return False
+    edition = session.get(Edition, row.edition_id)
+    assert edition is not None
+    rendered = render_segment(
+        session,
+        row.id,
+        Segment(row.language, remaining),
+        settings,
+        zone_of(edition.key) or settings.time_zone,
+        row.created_at,
+    )
+    row.subject, row.html, row.text = rendered.subject, rendered.html, rendered.text
+    return True
+
+
+def zone_of(key: str) -> str | None:
+    """'daily:Europe/Helsinki:2026-11-26' -> 'Europe/Helsinki'; manual and immediate: None."""
+    parts = key.split(":")
+    return parts[1] if len(parts) == 3 and "/" in parts[1] else None
 
 
 def render_segment(

@@ -23,14 +23,15 @@ def bounces_command(
     files: Annotated[list[str], typer.Argument(help="Raw mails (.eml); - reads standard input.")],
 ) -> None:
     """Apply bounces (RFC 3464 DSNs), complaints (RFC 5965 ARF) and unsubscribe mails;
-    a file applied before changes nothing again."""
+    a file applied before changes nothing again, and a report that does not quote the
+    Message-ID of a mail we sent changes nothing at all (unverified)."""
     migrate()
     settings = get_settings()
     table = Table("file")
     table.add_column("address", no_wrap=True)
     table.add_column("event", no_wrap=True)      # "failed 5.1.1", "delayed 4.2.2", "abuse"
     table.add_column("status", no_wrap=True)     # "active → bounced"
-    table.add_column("note")                     # "failure 1 of 3", "suppressed: ..."
+    table.add_column("note")                     # "failure 1 of 3", "unverified: ..."
     failed = 0
     for name in files:
         try:
@@ -47,9 +48,12 @@ def bounces_command(
             failed += 1
             continue
         label = "stdin" if name == "-" else Path(name).name
-        if applied.duplicate or not applied.changes:
-            note = "applied before: nothing changed" if applied.duplicate else "not a report"
-            table.add_row(label, "", str(applied.kind), "", note)
+        if applied.duplicate:
+            table.add_row(label, "", str(applied.kind), "", "applied before: nothing changed")
+        elif applied.unverified and not applied.changes:
+            table.add_row(label, "", str(applied.kind), "", bounces.NOT_OURS)
+        elif not applied.changes:
+            table.add_row(label, "", str(applied.kind), "", "not a report")
         for change in applied.changes:
             moved = change.before or "–"
             if change.after != change.before:

@@ -174,22 +174,14 @@ def render_digest(content: DigestContent, *, personal_links: bool = True) -> Ren
 def render_confirm(
     language: str, site_name: str, confirm_url: str, public_url: str
 ) -> RenderedEmail:
-    language = best_language(language)
-    site_name = one_line(site_name)
-    subject = translations(language).gettext("%(site)s: confirm your subscription") % {
-        "site": site_name
-    }
-    html, text = _render(
+    return _notice(
         "confirm",
         language,
-        subject=subject,
-        preview=subject,
-        site_name=site_name,
-        public_url=public_url.rstrip("/"),
-        day="",
+        site_name,
+        public_url,
+        _("%(site)s: confirm your subscription"),
         confirm_url=confirm_url,
     )
-    return RenderedEmail(subject, html, text)
 
 
 def render_already_subscribed(
@@ -197,20 +189,36 @@ def render_already_subscribed(
 ) -> RenderedEmail:
     """Sent instead of a confirm email when an active address subscribes again: the page
     says the same in both cases, so it tells nobody whether an address is subscribed."""
+    return _notice(
+        "already_subscribed",
+        language,
+        site_name,
+        public_url,
+        _("%(site)s: you are already subscribed"),
+        preferences_url=preferences_url,
+    )
+
+
+def _(message: str) -> str:
+    """Marks a message for the catalogs; it is translated where it is used."""
+    return message
+
+
+def _notice(
+    name: str, language: str, site_name: str, public_url: str, subject: str, **links: str
+) -> RenderedEmail:
     language = best_language(language)
     site_name = one_line(site_name)
-    subject = translations(language).gettext("%(site)s: you are already subscribed") % {
-        "site": site_name
-    }
+    subject = translations(language).gettext(subject) % {"site": site_name}
     html, text = _render(
-        "already_subscribed",
+        name,
         language,
         subject=subject,
         preview=subject,
         site_name=site_name,
         public_url=public_url.rstrip("/"),
         day="",
-        preferences_url=preferences_url,
+        **links,
     )
     return RenderedEmail(subject, html, text)
 

@@ -1,5 +1,10 @@
 """Apply what a returned mail says: bounces count, complaints and mailto unsubscribes act.
 
+Anyone can send a report naming anyone, so a report acts only on the subscriber whose mail
+it is about: the original's Message-ID must be one we made (HMAC, newsroom/messageids.py),
+and the address the report names, if any, must be the one that mail went to. Otherwise it
+is unverified and changes nothing; a mailto unsubscribe is verified by its signed token.
+
 A report is applied once: its key (the report's Message-ID, or a hash of its bytes) is
 stored in the same transaction as the changes, so feeding the same mailbox twice, or the
 same file to `budkavle bounces` again, counts nothing twice.
@@ -13,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config import Settings
-from newsroom import subscribers
-from newsroom.models import ProcessedReport, Subscriber, SubscriberStatus, utcnow
+from newsroom import messageids, subscribers
+from newsroom.models import EmailDelivery, ProcessedReport, Subscriber, SubscriberStatus, utcnow
 from newsroom.reports import Kind, Recipient, Report, read
 from newsroom.tokens import BadToken, Purpose
 
@@ -24,13 +29,16 @@ from newsroom.tokens import BadToken, Purpose
 # so they suppress at the first report instead of after the threshold.
 USER_UNKNOWN = frozenset({"5.1.1", "5.1.10"})
 _MAILABLE = (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
+NOT_OURS = "unverified: it quotes no Message-ID of a mail we sent; nothing changed"
+OTHER_ADDRESS = "unverified: it names another address than our mail went to; nothing changed"
+NOT_OUR_LINK = "unverified: the token is not one we sent; nothing changed"
 
 
 @dataclass(frozen=True)
 class Change:
     address: str
     event: str                   # "failed 5.1.1", "delayed 4.2.2", "abuse", "unsubscribe"
-    before: str | None           # status before; None: not a subscriber of ours
+    before: str | None           # status before; None: not a subscriber of ours, or unverified
     after: str | None
     failures: int | None
     note: str
@@ -42,6 +50,14 @@ class Applied:
     key: str
     duplicate: bool
     changes: tuple[Change, ...]
+    unverified: bool = False     # not traced to mail we sent: nothing changed, nothing recorded
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """The subscriber a verified report is about; None: ours, but they were erased since."""
+
+    subscriber: Subscriber | None
 
 
 def apply_raw(session: Session, raw: bytes, settings: Settings) -> Applied:
@@ -52,16 +68,59 @@ def apply_raw(session: Session, raw: bytes, settings: Settings) -> Applied:
 def apply(session: Session, report: Report, settings: Settings) -> Applied:
     if report.kind is Kind.OTHER:
         return Applied(report.kind, report.key, False, ())
+    if report.kind is Kind.UNSUBSCRIBE:
+        return _unsubscribe(session, report, settings)
+    origin = _origin(session, report.originals, settings.resolved_secret_key().encode())
+    checked = [(recipient, _check(recipient, origin)) for recipient in report.recipients]
+    if origin is None or (checked and all(note is not None for _, note in checked)):
+        # Not recorded as processed: a forgery must not take the key of a genuine report
+        # that comes later (a reporter's Message-IDs can be predictable), and changes
+        # nothing, so seeing it again cannot count anything twice. It also lets a genuine
+        # report be fed again once what stopped it (e.g. a changed secret key) is fixed.
+        changes = tuple(_unverified(recipient, note or NOT_OURS) for recipient, note in checked)
+        return Applied(report.kind, report.key, False, changes, unverified=True)
     if not _claim(session, report.key):
         return Applied(report.kind, report.key, True, ())
-    if report.kind is Kind.UNSUBSCRIBE:
-        changes: tuple[Change, ...] = (_unsubscribe(session, report.token or "", settings),)
-    elif report.kind is Kind.COMPLAINT:
-        changes = tuple(_complaint(session, recipient) for recipient in report.recipients)
-    else:
-        changes = tuple(_bounce(session, recipient, settings) for recipient in report.recipients)
+    act = _complaint if report.kind is Kind.COMPLAINT else _bounce
+    changes = tuple(
+        _unverified(recipient, note) if note is not None
+        else act(origin.subscriber, recipient, settings)
+        for recipient, note in checked
+    )  # fmt: skip
     session.flush()
     return Applied(report.kind, report.key, False, changes)
+
+
+def _origin(session: Session, originals: tuple[str, ...], secret: bytes) -> _Origin | None:
+    """Whose mail the report is about, from the first of its Message-IDs that we made."""
+    for value in originals:
+        delivery_id = messageids.delivery_of(value, secret)
+        if delivery_id is not None:
+            delivery = session.get(EmailDelivery, delivery_id)
+            if delivery is None:  # erased with its subscriber (GDPR art. 17)
+                return _Origin(None)
+            return _Origin(session.get(Subscriber, delivery.subscriber_id))
+        subscriber_id = messageids.subscriber_of_notice(value, secret)
+        if subscriber_id is not None:
+            return _Origin(session.get(Subscriber, subscriber_id))
+    return None
+
+
+def _check(recipient: Recipient, origin: _Origin | None) -> str | None:
+    """Why the report may not act on this recipient; None when it may."""
+    if origin is None:
+        return NOT_OURS
+    subscriber = origin.subscriber
+    # A Message-ID of A's mail naming B: A forwarded a digest, or someone who saw one is
+    # trying it on B. Either way it is no evidence about B, nor (naming B) about A.
+    if recipient.address and subscriber is not None and recipient.address != subscriber.email:
+        return OTHER_ADDRESS
+    return None
+
+
+def _unverified(recipient: Recipient, note: str) -> Change:
+    event = f"{recipient.action} {recipient.status}".strip()
+    return Change(recipient.address, event, None, None, None, note)
 
 
 def _claim(session: Session, key: str) -> bool:
@@ -78,15 +137,14 @@ def _claim(session: Session, key: str) -> bool:
     return True
 
 
-def _bounce(session: Session, recipient: Recipient, settings: Settings) -> Change:
+def _bounce(subscriber: Subscriber | None, recipient: Recipient, settings: Settings) -> Change:
     event = f"{recipient.action} {recipient.status}".strip()
-    subscriber = subscribers.by_email(session, recipient.address)
     if subscriber is None:
         return Change(recipient.address, event, None, None, None, "not a subscriber")
     before = str(subscriber.status)
     if not recipient.permanent:
         # 4.x.x and "delayed": the MTA is still trying (RFC 3464 §2.3.3); nothing to do.
-        return Change(recipient.address, event, before, before, subscriber.failures,
+        return Change(subscriber.email, event, before, before, subscriber.failures,
                       "transient: nothing changed")  # fmt: skip
     subscriber.failures += 1
     note = f"failure {subscriber.failures} of {settings.suppress_after_failures}"
@@ -96,35 +154,42 @@ def _bounce(session: Session, recipient: Recipient, settings: Settings) -> Chang
     ):
         _suppress(subscriber, SubscriberStatus.BOUNCED)
         note = "suppressed: " + ("no such mailbox" if recipient.status in USER_UNKNOWN else note)
-    return Change(recipient.address, event, before, str(subscriber.status),
+    return Change(subscriber.email, event, before, str(subscriber.status),
                   subscriber.failures, note)  # fmt: skip
 
 
-def _complaint(session: Session, recipient: Recipient) -> Change:
-    subscriber = subscribers.by_email(session, recipient.address)
+def _complaint(subscriber: Subscriber | None, recipient: Recipient, settings: Settings) -> Change:
     if subscriber is None:
         return Change(recipient.address, recipient.action, None, None, None, "not a subscriber")
     before = str(subscriber.status)
     if not recipient.permanent:
-        return Change(recipient.address, recipient.action, before, before, subscriber.failures,
+        return Change(subscriber.email, recipient.action, before, before, subscriber.failures,
                       "not a complaint: nothing changed")  # fmt: skip
     # Marked as spam: even an unsubscribed address is closed to the public form now, so
     # only an operator can ever write to it again (see subscribers.subscribe).
     _suppress(subscriber, SubscriberStatus.COMPLAINED)
-    return Change(recipient.address, recipient.action, before, str(subscriber.status),
+    return Change(subscriber.email, recipient.action, before, str(subscriber.status),
                   subscriber.failures, "suppressed: complaint")  # fmt: skip
 
 
-def _unsubscribe(session: Session, token: str, settings: Settings) -> Change:
+def _unsubscribe(session: Session, report: Report, settings: Settings) -> Applied:
     try:
-        subscriber = subscribers.from_token(session, Purpose.UNSUBSCRIBE, token, settings)
+        subscriber = subscribers.from_token(
+            session, Purpose.UNSUBSCRIBE, report.token or "", settings
+        )
     except BadToken:
-        # Anyone can send mail to the unsubscribe address; only our own token acts.
-        return Change("", "unsubscribe", None, None, None, "token is not one we sent")
+        # Anyone can send mail to the unsubscribe address; only our own token acts. Not
+        # recorded as processed, for the same reasons as an unverified bounce (see apply).
+        change = Change("", "unsubscribe", None, None, None, NOT_OUR_LINK)
+        return Applied(report.kind, report.key, False, (change,), unverified=True)
+    if not _claim(session, report.key):
+        return Applied(report.kind, report.key, True, ())
     before = str(subscriber.status)
     subscribers.unsubscribe(session, subscriber, now=utcnow())
-    return Change(subscriber.email, "unsubscribe", before, str(subscriber.status),
-                  subscriber.failures, "unsubscribed by mail")  # fmt: skip
+    change = Change(subscriber.email, "unsubscribe", before, str(subscriber.status),
+                    subscriber.failures, "unsubscribed by mail")  # fmt: skip
+    session.flush()
+    return Applied(report.kind, report.key, False, (change,))
 
 
 def _suppress(subscriber: Subscriber, status: SubscriberStatus) -> None:

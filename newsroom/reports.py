@@ -9,6 +9,10 @@ Three shapes, all read with the standard library's email package:
   §3 keeps mailto as the fallback for mail clients without one-click).
 
 Anything else is ``Kind.OTHER``: an out-of-office reply is no reason to change anyone.
+
+Nothing here is trusted yet: anyone can send a report naming anyone. A report also gives
+the Message-ID of the mail it is about (``originals``); newsroom/bounces.py acts only when
+that is one we made (newsroom/messageids.py).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ MAX_KEY = 200
 # RFC 3463 §2: class.subject.detail; class 2 success, 4 persistent transient, 5 permanent.
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _UNSUBSCRIBE = re.compile(r"\s*unsubscribe\s+(\S{1,200})\s*", re.IGNORECASE)
+_MSG_ID = re.compile(r"<[^<>\s]{1,250}>")  # RFC 5322 §3.6.4 msg-id, loosely
+MAX_ORIGINALS = 20  # a References field may be long; ours is among the last few
 
 
 class ReportError(DomainError):
@@ -55,6 +61,7 @@ class Report:
     key: str               # what makes this report the same report when it comes again
     recipients: tuple[Recipient, ...] = ()
     token: str | None = None
+    originals: tuple[str, ...] = ()  # Message-IDs the report says it is about, best first
 
 
 def read(raw: bytes) -> Report:
@@ -71,9 +78,9 @@ def read(raw: bytes) -> Report:
     key = _key(message, raw)
     report_type = str(message.get_param("report-type", "", header="content-type")).lower()
     if message.get_content_type() == "multipart/report" and report_type == "delivery-status":
-        return Report(Kind.DSN, key, _delivery_status(message))
+        return Report(Kind.DSN, key, _delivery_status(message), originals=_originals(message))
     if message.get_content_type() == "multipart/report" and report_type == "feedback-report":
-        return Report(Kind.COMPLAINT, key, _complaint(message))
+        return Report(Kind.COMPLAINT, key, _complaint(message), originals=_originals(message))
     match = _UNSUBSCRIBE.fullmatch(str(message.get("subject", "")))
     if match:
         return Report(Kind.UNSUBSCRIBE, key, token=match.group(1))
@@ -116,6 +123,24 @@ def _recipient(block: Message) -> Recipient | None:
     return Recipient(address, action, status, permanent)
 
 
+def _originals(message: EmailMessage) -> tuple[str, ...]:
+    """The Message-IDs of the mail a report is about, as the report quotes them."""
+    # RFC 3464 §2 and RFC 5965 §2: the report's third part is the original message
+    # (message/rfc822) or its header (text/rfc822-headers). ARF has no field of its own
+    # for it (the IANA MARF registry has none; Original-Envelope-Id is the SMTP ENVID of
+    # RFC 3461, which we do not set), so the quoted header is where it is.
+    quoted: list[str] = []
+    for part in message.iter_parts():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            quoted += _MSG_ID.findall(_fields(part).get("message-id", ""))
+    if not quoted:
+        # Both parts are optional; some reporters answer the original instead
+        # (RFC 5322 §3.6.4), in whose References the original is the last id.
+        quoted = _MSG_ID.findall(str(message.get("in-reply-to", "")))
+        quoted += reversed(_MSG_ID.findall(str(message.get("references", ""))))
+    return tuple(dict.fromkeys(quoted))[:MAX_ORIGINALS]
+
+
 def _complaint(message: EmailMessage) -> tuple[Recipient, ...]:
     feedback_type = ""
     address = ""
@@ -128,10 +153,10 @@ def _complaint(message: EmailMessage) -> tuple[Recipient, ...]:
             address = address or _address(fields.get("original-rcpt-to", ""))
         elif kind in ("message/rfc822", "text/rfc822-headers") and not address:
             address = _address(_fields(part).get("to", ""))
-    if not address:
-        return ()
     # RFC 5965 §7.3: "abuse" is a spam complaint; "not-spam" and the rest are no reason.
     permanent = feedback_type in ("abuse", "fraud")
+    # Without an address (providers may redact it, RFC 6590) the complaint still stands:
+    # the original's Message-ID says whose mail it was.
     return (Recipient(address, feedback_type or "abuse", "", permanent),)
 
 

@@ -64,6 +64,8 @@ def db(database: str) -> Iterator[str]:
         else:
             for table in tables:
                 connection.execute(text(f"DELETE FROM {table}"))
+            # AUTOINCREMENT tables (subscribers) count on in sqlite_sequence: start at 1.
+            connection.execute(text("DELETE FROM sqlite_sequence"))
     redis.Redis.from_url(get_settings().redis_client_url).flushdb()
     yield database
 

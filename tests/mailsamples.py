@@ -1,18 +1,44 @@
 """Returned mail as receiving servers write it, made for these tests: Postfix bounces and
 delay notices (RFC 3464), a policy rejection, an ARF complaint (RFC 5965), an
-out-of-office reply, and an unsubscribe mail to the List-Unsubscribe mailto."""
+out-of-office reply, and an unsubscribe mail to the List-Unsubscribe mailto.
+
+A report quotes the header of the mail it is about, with that mail's Message-ID: give one
+we made (`digest_id`, `notice_id`) for a report that should act, anything else (or None:
+no quoted original) for a forgery."""
 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
+
+from config import get_settings
+from newsroom import messageids
+
+DOMAIN = "nyheter.example"
+NOTICE_REQUESTED = datetime(2026, 11, 26, 6, 59, 58, 412000, tzinfo=UTC)
+FORGED_ID = "<41.abcdefghijklmnopqrstuvwx@nyheter.example>"  # our form, not our HMAC
 
 ORIGINAL = """\
 From: Budkavle <nyheter@nyheter.example>
 To: {address}
 Subject: =?utf-8?q?Senaste_nyheter_fr=C3=A5n_Borl=C3=A4nge?=
-Message-ID: <41.abcdefghijklmnopqrstuvwx@nyheter.example>
+Message-ID: {original}
 Date: Thu, 26 Nov 2026 07:00:00 +0100
 """
+
+
+def digest_id(delivery_id: int) -> str:
+    """The Message-ID of the digest email of one EmailDelivery row (worker/deliver.py)."""
+    return messageids.for_delivery(delivery_id, DOMAIN, _secret())
+
+
+def notice_id(subscriber_id: int) -> str:
+    """The Message-ID of a confirm email sent to the subscriber (worker/notices.py)."""
+    return messageids.for_notice(subscriber_id, NOTICE_REQUESTED, DOMAIN, _secret())
+
+
+def _secret() -> bytes:
+    return get_settings().resolved_secret_key().encode()
 
 
 def _crlf(text: str) -> bytes:
@@ -21,14 +47,17 @@ def _crlf(text: str) -> bytes:
 
 def dsn(
     address: str,
+    original: str | None,
     *,
     action: str,
     status: str,
     diagnostic: str,
     message_id: str | None = "",
+    in_reply_to: str | None = None,
     reporter: str = "mx1.kommun.example",
 ) -> bytes:
-    """A Postfix-style non-delivery (or delay) report for one recipient; by default with a
+    """A Postfix-style non-delivery (or delay) report for one recipient about the mail
+    `original` (its Message-ID; None: the report quotes no header); by default with a
     Message-ID of its own (None: without one)."""
     if message_id == "":
         tag = hashlib.sha256(f"{address} {status}".encode()).hexdigest()[:8].upper()
@@ -37,6 +66,15 @@ def dsn(
         "Undelivered Mail Returned to Sender"
     )
     id_line = f"Message-ID: {message_id}\n" if message_id else ""
+    if in_reply_to:
+        id_line += f"In-Reply-To: {in_reply_to}\nReferences: {in_reply_to}\n"
+    quoted = "" if original is None else f"""\
+--4F1A2C0.1795680002/{reporter}
+Content-Description: Undelivered Message Headers
+Content-Type: text/rfc822-headers
+
+{ORIGINAL.format(address=address, original=original)}
+"""
     return _crlf(f"""\
 Return-Path: <>
 From: MAILER-DAEMON@{reporter} (Mail Delivery System)
@@ -78,36 +116,44 @@ Status: {status}
 Remote-MTA: dns; mx.{address.partition("@")[2]}
 Diagnostic-Code: smtp; {diagnostic}
 
---4F1A2C0.1795680002/{reporter}
-Content-Description: Undelivered Message Headers
-Content-Type: text/rfc822-headers
-
-{ORIGINAL.format(address=address)}
---4F1A2C0.1795680002/{reporter}--
+{quoted}--4F1A2C0.1795680002/{reporter}--
 """)
 
 
-def user_unknown(address: str, **kwargs: str | None) -> bytes:
-    return dsn(address, action="failed", status="5.1.1", diagnostic=(
+def user_unknown(address: str, original: str | None, **kwargs: str | None) -> bytes:
+    return dsn(address, original, action="failed", status="5.1.1", diagnostic=(
         f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox "
         "table"), **kwargs)  # fmt: skip
 
 
-def mailbox_full(address: str, **kwargs: str | None) -> bytes:
-    return dsn(address, action="delayed", status="4.2.2", diagnostic=(
+def mailbox_full(address: str, original: str | None, **kwargs: str | None) -> bytes:
+    return dsn(address, original, action="delayed", status="4.2.2", diagnostic=(
         f"452 4.2.2 <{address}>: Mailbox full; brevlådan är full"), **kwargs)  # fmt: skip
 
 
-def policy(address: str, **kwargs: str | None) -> bytes:
-    return dsn(address, action="failed", status="5.7.1", diagnostic=(
+def policy(address: str, original: str | None, **kwargs: str | None) -> bytes:
+    return dsn(address, original, action="failed", status="5.7.1", diagnostic=(
         "550 5.7.1 Message rejected under local policy (avvisat enligt lokal policy)"),
         **kwargs)  # fmt: skip
 
 
-def complaint(address: str, *, rcpt_to: bool = False) -> bytes:
+def complaint(address: str, original: str | None, *, rcpt_to: bool = False) -> bytes:
     """An ARF report (RFC 5965) from a mailbox provider's "this is spam" button. Most
-    providers redact Original-Rcpt-To; the original To header then names the reader."""
+    providers redact Original-Rcpt-To; the original To header then names the reader.
+    None for `original`: the report leaves out the original message (it may, §2)."""
     rcpt = f"Original-Rcpt-To: {address}\n" if rcpt_to else ""
+    quoted = "" if original is None else f"""\
+--arf_boundary
+Content-Type: message/rfc822
+Content-Disposition: inline
+
+{ORIGINAL.format(address=address, original=original)}MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+– Vi förstår varandra på ett annat sätt, säger Kristina Westerholm.
+
+"""
     return _crlf(f"""\
 From: <feedback@fbl.postleverantor.example>
 To: <abuse@nyheter.example>
@@ -135,17 +181,7 @@ Original-Mail-From: <bounces@nyheter.example>
 Source-IP: 192.0.2.25
 Reported-Domain: nyheter.example
 
---arf_boundary
-Content-Type: message/rfc822
-Content-Disposition: inline
-
-{ORIGINAL.format(address=address)}MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-Content-Transfer-Encoding: 8bit
-
-– Vi förstår varandra på ett annat sätt, säger Kristina Westerholm.
-
---arf_boundary--
+{quoted}--arf_boundary--
 """)
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from email_templates import personal
 from email_templates.render import RenderedEmail
+from newsroom import messageids
 from worker.dkimsign import DkimSigner
 from worker.envelope import MessageTemplate, delivery_of, message_id
 
@@ -213,6 +214,24 @@ def test_message_id_is_stable_unguessable_and_traceable() -> None:
     assert delivery_of("<CAF=abc@mail.gmail.com>", SECRET) is None
     with pytest.raises(ValueError, match=r"^domain:"):
         message_id(1, "borlange.example>\r\nBcc: x@y.se", SECRET)
+
+
+def test_notice_message_id_is_stable_unguessable_and_traceable() -> None:
+    requested = datetime(2026, 11, 26, 6, 59, 58, 412000, tzinfo=UTC)
+    first = messageids.for_notice(8, requested, "borlange.example", SECRET)
+    assert first == messageids.for_notice(8, requested, "borlange.example", SECRET)
+    assert re.fullmatch(r"<notice\.8\.1795676398412000\.[a-z2-7]{16}@borlange\.example>", first)
+    later = messageids.for_notice(8, requested.replace(second=59), "borlange.example", SECRET)
+    assert later != first and messageids.subscriber_of_notice(later, SECRET) == 8
+    assert messageids.subscriber_of_notice(first, SECRET) == 8
+    assert messageids.subscriber_of_notice(first.replace(".8.", ".9."), SECRET) is None
+    assert messageids.subscriber_of_notice(first, b"another key") is None
+    # The two forms are never taken for each other, so a notice's bounce is no digest's.
+    assert delivery_of(first, SECRET) is None
+    assert messageids.subscriber_of_notice(message_id(8, "borlange.example", SECRET),
+                                           SECRET) is None  # fmt: skip
+    with pytest.raises(ValueError, match=r"^domain:"):
+        messageids.for_notice(1, requested, "borlange.example>\r\nBcc: x@y.se", SECRET)
 
 
 # DKIM -------------------------------------------------------------------------------------

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from newsroom import bounces
 from newsroom.db import session_scope
 from newsroom.models import Subscriber, SubscriberStatus, Tag
 from tests import mailsamples
 from tests.support import ADMIN, Server
 
 LENA = "lena@bjärka-säby.se"
+# How it is stored and mailed: the domain in ASCII (IDNA), as SMTP carries it.
+LENA_STORED = "lena@xn--bjrka-sby-w2af.se"
+KARI = "kari.nordmann@tromso.example"
 
 
 @pytest.fixture
@@ -36,7 +41,7 @@ def test_import_update_look_up_and_erase(server: Server, tags: None) -> None:
                    tags=["Borlange"], time_zone="Europe/Helsinki")  # fmt: skip
     assert created.status_code == 201, created.text
     body = created.json()
-    assert body == {"id": body["id"], "email": LENA, "status": "active", "created": True}
+    assert body == {"id": body["id"], "email": LENA_STORED, "status": "active", "created": True}
 
     again = post(server, email=LENA, language="fi", tags=["nordiskt-samarbete"])
     assert again.status_code == 200 and again.json()["created"] is False
@@ -118,7 +123,8 @@ def test_bad_input_names_the_field_and_changes_nothing(
 def test_every_route_wants_the_admin_token(server: Server, method: str, path: str) -> None:
     for headers in ({}, {"Authorization": "Bearer fel-nyckel"}):
         response = server.client.request(method, path, headers=headers,
-                                         content=mailsamples.user_unknown(LENA))  # fmt: skip
+                                         content=mailsamples.user_unknown(
+                                             LENA, mailsamples.FORGED_ID))  # fmt: skip
         assert response.status_code == 401, (method, path, headers)
         assert response.headers["www-authenticate"] == "Bearer"
 
@@ -147,14 +153,15 @@ def test_listing_pages_by_id_and_filters_by_status(server: Server, tags: None) -
 
 
 def test_returned_mail_is_applied_once(server: Server, tags: None) -> None:
-    post(server, email=LENA)
-    raw = mailsamples.user_unknown(LENA)
+    lena = post(server, email=LENA).json()["id"]
+    raw = mailsamples.user_unknown(LENA, mailsamples.notice_id(lena))
     headers = {**ADMIN, "Content-Type": "message/rfc822"}
     first = server.client.post("/api/bounces", content=raw, headers=headers)
     assert first.status_code == 200, first.text
     assert first.json()["kind"] == "dsn" and first.json()["duplicate"] is False
+    assert first.json()["unverified"] is False
     assert first.json()["changes"] == [{
-        "address": LENA, "event": "failed 5.1.1", "before": "active", "after": "bounced",
+        "address": LENA_STORED, "event": "failed 5.1.1", "before": "active", "after": "bounced",
         "failures": 1, "note": "suppressed: no such mailbox",
     }]  # fmt: skip
     second = server.client.post("/api/bounces", content=raw, headers=headers)
@@ -162,6 +169,34 @@ def test_returned_mail_is_applied_once(server: Server, tags: None) -> None:
     with session_scope() as session:
         row = session.scalars(select(Subscriber)).one()
         assert (row.status, row.failures) == (SubscriberStatus.BOUNCED, 1)
+
+
+@pytest.mark.parametrize(
+    ("forge", "note"),
+    [
+        pytest.param(lambda lena: mailsamples.user_unknown(LENA, mailsamples.FORGED_ID),
+                     bounces.NOT_OURS, id="made-up-message-id"),
+        pytest.param(lambda lena: mailsamples.user_unknown(KARI, mailsamples.notice_id(lena)),
+                     bounces.OTHER_ADDRESS, id="lenas-message-id-naming-kari"),
+        pytest.param(lambda lena: mailsamples.complaint(LENA, None), bounces.NOT_OURS,
+                     id="arf-without-the-original"),
+    ],
+)  # fmt: skip
+def test_forged_returned_mail_is_unverified_and_changes_nothing(
+    server: Server, forge: Callable[[int], bytes], note: str
+) -> None:
+    lena = post(server, email=LENA).json()["id"]
+    post(server, email=KARI)
+    response = server.client.post("/api/bounces", content=forge(lena), headers=ADMIN)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["unverified"] is True and body["duplicate"] is False
+    assert [(change["before"], change["after"], change["note"]) for change in body["changes"]] \
+        == [(None, None, note)]
+    with session_scope() as session:
+        assert {(row.status, row.failures) for row in session.scalars(select(Subscriber))} == {
+            (SubscriberStatus.ACTIVE, 0)
+        }
 
 
 @pytest.mark.parametrize(

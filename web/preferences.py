@@ -4,6 +4,7 @@ language, frequency, topics and time zone; download everything kept (JSON); eras
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -52,12 +53,7 @@ def preferences_page(request: Request, token: str, lang: str | None = None) -> R
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
 async def save_preferences(request: Request, token: str, lang: str | None = None) -> Response:
-    settings = get_settings()
-    body = await read_form(request)
-    if isinstance(body, int):
-        language = page_language(settings, lang, accept=request.headers.get("accept-language"))
-        return form_error(request, language, body)
-    return await run_in_threadpool(_save_preferences, request, settings, token, body, lang)
+    return await _posted(_save_preferences, request, token, lang)
 
 
 def _save_preferences(
@@ -109,12 +105,21 @@ def export(request: Request, token: str, lang: str | None = None) -> Response:
 
 @router.post("/preferences/{token}/erase", response_class=HTMLResponse)
 async def erase(request: Request, token: str, lang: str | None = None) -> Response:
+    return await _posted(_erase, request, token, lang)
+
+
+Handler = Callable[[Request, Settings, str, bytes, "str | None"], Response]
+
+
+async def _posted(handler: Handler, request: Request, token: str, lang: str | None) -> Response:
+    """Read the form here, then do the database work in a thread: a bad body is
+    answered before any work."""
     settings = get_settings()
     body = await read_form(request)
     if isinstance(body, int):
         language = page_language(settings, lang, accept=request.headers.get("accept-language"))
         return form_error(request, language, body)
-    return await run_in_threadpool(_erase, request, settings, token, body, lang)
+    return await run_in_threadpool(handler, request, settings, token, body, lang)
 
 
 def _erase(

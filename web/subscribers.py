@@ -66,6 +66,9 @@ class AppliedOut(BaseModel):
     kind: str
     key: str
     duplicate: bool
+    # True: the report quotes no Message-ID of a mail we sent to the address it names (or
+    # an unsubscribe mail has a forged token), so it changed nothing and was not recorded.
+    unverified: bool
     changes: list[ChangeOut]
 
 
@@ -138,11 +141,13 @@ def erase_subscriber(subscriber_id: int) -> Response:
 @admin.post("/bounces", response_model=AppliedOut)
 async def post_bounce(request: Request) -> AppliedOut:
     """A raw returned mail (the bytes, e.g. `Content-Type: message/rfc822`): a DSN bounce
-    (RFC 3464), a complaint (RFC 5965) or an unsubscribe mail. Applied once per report."""
+    (RFC 3464), a complaint (RFC 5965) or an unsubscribe mail. Applied once per report,
+    and only to the subscriber whose mail (by our Message-ID) it is about."""
     raw = await request.body()  # the body limit middleware has bounded it
     applied = await run_in_threadpool(_apply, raw)  # the database must not block the loop
     return AppliedOut(
         kind=str(applied.kind), key=applied.key, duplicate=applied.duplicate,
+        unverified=applied.unverified,
         changes=[ChangeOut(**vars(change)) for change in applied.changes],
     )  # fmt: skip
 

@@ -10,9 +10,6 @@ same notice at once, and spaces out retries while the SMTP server is away.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 from datetime import datetime, timedelta
 
@@ -24,7 +21,7 @@ from email_templates.render import (
     render_already_subscribed,
     render_confirm,
 )
-from newsroom import links
+from newsroom import links, messageids
 from newsroom.db import session_scope
 from newsroom.models import Subscriber, SubscriberStatus
 from worker.bell import redis_client
@@ -105,15 +102,8 @@ def sweep(now: datetime) -> list[int]:
 
 
 def message_id(subscriber_id: int, requested: datetime, domain: str, secret: str) -> str:
-    """The same for every attempt at one notice, different for the next request; the HMAC
-    tag keeps it unguessable. Never of the digest deliveries' form (``<digits.tag@...>``),
-    so a bounce of a notice is never taken for one of a digest."""
-    stamp = int(requested.timestamp() * 1_000_000)
-    mac = hmac.new(
-        secret.encode(), f"budkavle/notice:{subscriber_id}:{stamp}".encode(), hashlib.sha256
-    )
-    tag = base64.b32encode(mac.digest()[:10]).decode("ascii").lower()
-    return f"<notice.{subscriber_id}.{stamp}.{tag}@{domain}>"
+    """See `newsroom.messageids.for_notice`; the secret as settings hold it."""
+    return messageids.for_notice(subscriber_id, requested, domain, secret.encode())
 
 
 def _render(subscriber: Subscriber, settings: Settings) -> RenderedEmail | None:

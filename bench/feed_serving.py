@@ -247,6 +247,22 @@ def run_wrk(wrk: str, url: str, case: Case, args: argparse.Namespace) -> Result:
     )
 
 
+def tree_state(root: Path) -> str:
+    """The commit served, and the changes on top of it that the web process runs."""
+    git = ["git", "-C", str(root)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return f"commit: unknown ({root} is no git tree)"
+    served = ["web", "feeds", "config", "newsroom", "budkavle"]
+    changed = subprocess.run(
+        [*git, "status", "--porcelain", "--", *served], capture_output=True, text=True
+    ).stdout.split("\n")
+    dirty = sorted(line[3:] for line in changed if line.strip())
+    return f"commit {head.stdout.strip()}" + (
+        f", with uncommitted changes to {', '.join(dirty)}" if dirty else ", clean"
+    )
+
+
 def _find(pattern: str, text: str) -> str:
     match = re.search(pattern, text)
     if match is None:
@@ -264,6 +280,7 @@ def report(rows: list[Row], size: int, args: argparse.Namespace) -> None:
         f"\n{PATH}: {ENTRIES} entries, {size} bytes; wrk -t{args.threads} "
         f"-c{args.connections} -d{args.duration}s on loopback; database {args.db}"
     )
+    print(tree_state(service.ROOT))
     print(
         f"{'':25}{'requests/s':^30}{'ratio to nginx':^18}{'p99 latency, ms':^27}\n"
         f"{'workers, request':25}{'nginx':>10}{'bare':>10}{'Budkavle':>10}"

@@ -22,10 +22,12 @@ from web import (
 )
 from web.feedcache import ChangeListener
 from web.feeds import make_loader, serve_feed
+from web.front import Front
 from web.middleware import BodyLimit, Metrics
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> Front:
+    """What uvicorn runs (``uvicorn web.app:create_app --factory``); ``.app`` is FastAPI."""
     settings = settings or get_settings()
     cache = make_loader(settings)
 
@@ -59,4 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(Metrics)
     health.register_collector()
-    return app
+    # Feed cache hits are answered in front of all of the above (web/front.py); the
+    # ChangeListener empties this one cache for both ways in.
+    return Front(app, cache)

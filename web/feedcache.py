@@ -28,6 +28,19 @@ GZIP_MIN_BYTES = 512  # smaller bodies gain nothing from compression
 class Variant:
     body: bytes
     headers: dict[str, str]
+    # The same fields encoded once for web/front.py, in the order Starlette's Response
+    # sends them: a 200 ends with Content-Length, a 304 has neither it nor Content-Type.
+    raw_200: list[tuple[bytes, bytes]]
+    raw_304: list[tuple[bytes, bytes]]
+
+
+def _variant(body: bytes, headers: dict[str, str]) -> Variant:
+    raw = [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+    ]
+    raw_200 = [*raw, (b"content-length", str(len(body)).encode("latin-1"))]
+    raw_304 = [field for field in raw if field[0] != b"content-type"]
+    return Variant(body, headers, raw_200, raw_304)
 
 
 @dataclass(frozen=True)
@@ -50,13 +63,13 @@ def prepare(stored: StoredFeed, extra_headers: dict[str, str], loaded_at: float)
         "vary": "Accept-Encoding",
         **extra_headers,
     }
-    identity = Variant(stored.body, {**common, "etag": stored.etag})
+    identity = _variant(stored.body, {**common, "etag": stored.etag})
     gzipped = None
     if len(stored.body) >= GZIP_MIN_BYTES:
         # mtime=0: the same bytes compress to the same bytes, so the ETag may name them.
         body = gzip.compress(stored.body, compresslevel=6, mtime=0)
         etag = stored.etag[:-1] + '-gzip"'
-        gzipped = Variant(body, {**common, "etag": etag, "content-encoding": "gzip"})
+        gzipped = _variant(body, {**common, "etag": etag, "content-encoding": "gzip"})
     return CachedFeed(stored, identity, gzipped, loaded_at)
 
 

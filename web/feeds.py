@@ -1,7 +1,8 @@
 """Serving feeds: cheap conditional GETs, gzip, and the hub and self links (RFC 9110, WebSub).
 
-A plain Starlette endpoint rather than a FastAPI route: this is the hottest path of the
-service, and a cache hit does no I/O at all.
+Most requests never reach ``serve_feed``: web/front.py answers cache hits before FastAPI
+with the same two decisions below. ``serve_feed`` loads what is not cached yet and answers
+whatever the front passes on; a plain Starlette endpoint, not a FastAPI route, for speed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from feeds.keys import parse_path
 from feeds.model import CONTENT_TYPES
 from feeds.render import render
 from newsroom.db import session_scope
-from web.feedcache import CachedFeed, FeedCache, prepare
+from web.feedcache import CachedFeed, FeedCache, Variant, prepare
 
 CURRENT_MAX_AGE = 60
 ARCHIVE_MAX_AGE = 3600
@@ -67,22 +68,31 @@ async def serve_feed(request: Request) -> Response:
         feed = await run_in_threadpool(cache.load, path)
         if feed is None:
             return PlainTextResponse(f"no feed at /feeds/{path}\n", status_code=404)
-    variant = feed.identity
-    if feed.gzipped is not None and _accepts_gzip(request.headers.get("accept-encoding", "")):
-        variant = feed.gzipped
-    if _not_modified(request, feed):
-        headers = {k: v for k, v in variant.headers.items() if k != "content-type"}
-        return Response(status_code=304, headers=headers)
+    headers = request.headers
+    variant = variant_for(feed, headers.get("accept-encoding", ""))
+    if not_modified(feed, headers.get("if-none-match"), headers.get("if-modified-since")):
+        headers_304 = {k: v for k, v in variant.headers.items() if k != "content-type"}
+        return Response(status_code=304, headers=headers_304)
     return Response(variant.body, headers=variant.headers)
 
 
-def _not_modified(request: Request, feed: CachedFeed) -> bool:
-    if_none_match = request.headers.get("if-none-match")
+# The two decisions below are shared with web/front.py, which answers cache hits before
+# FastAPI sees them: one rule for both paths, so they cannot drift apart.
+
+
+def variant_for(feed: CachedFeed, accept_encoding: str) -> Variant:
+    if accept_encoding and feed.gzipped is not None and _accepts_gzip(accept_encoding):
+        return feed.gzipped
+    return feed.identity
+
+
+def not_modified(
+    feed: CachedFeed, if_none_match: str | None, if_modified_since: str | None
+) -> bool:
     if if_none_match is not None:
         # RFC 9110 §13.1.2: weak comparison; when present, If-Modified-Since is ignored.
         tags = {tag.strip().removeprefix("W/").strip('"') for tag in if_none_match.split(",")}
         return "*" in tags or bool(tags & {feed.base_etag, feed.base_etag + "-gzip"})
-    if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since:
         try:
             since = parsedate_to_datetime(if_modified_since)

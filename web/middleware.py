@@ -63,7 +63,10 @@ class _TooLarge(HTTPException):
 
 
 class Metrics:
-    """Count requests and time them, by area of the service (feeds, api, pages...)."""
+    """Count requests and time them, by area of the service (feeds, api, pages...).
+
+    Feed cache hits never get here: web/front.py counts them in the same series.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

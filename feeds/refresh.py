@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 from config import Settings
 from feeds import query, store
 from feeds.keys import FeedKey
-from feeds.model import CONTENT_TYPES, FORMATS
-from feeds.render import render
+from feeds.model import CONTENT_TYPES
+from feeds.render import render_every_format
 from newsroom.db import lock
 from newsroom.models import Article, Tag
 
@@ -23,9 +23,8 @@ def refresh(session: Session, key: FeedKey, settings: Settings) -> list[str]:
     lock(session, f"feed:{key}")
     document = query.current(session, key, settings)
     changed = []
-    for fmt in FORMATS:
+    for fmt, body in render_every_format(document).items():
         path = key.path(fmt)
-        body = render(document, fmt)
         if store.put_if_changed(session, path, CONTENT_TYPES[fmt], body, document.updated):
             changed.append(path)
     return changed

@@ -1,4 +1,4 @@
-"""One FeedDocument to the bytes of one format; same document, same bytes."""
+"""A FeedDocument to the bytes of a format; same document, same bytes."""
 
 from __future__ import annotations
 
@@ -23,3 +23,10 @@ def render(doc: FeedDocument, fmt: str) -> bytes:
     except KeyError:
         raise ValueError(f"fmt: must be one of {', '.join(FORMATS)}, got {fmt!r}") from None
     return renderer(clean_document(doc))
+
+
+def render_every_format(doc: FeedDocument) -> dict[str, bytes]:
+    """All formats of one document, cleaned once: a refresh writes all three, and
+    cleaning walks every string of every entry."""
+    cleaned = clean_document(doc)
+    return {fmt: _RENDERERS[fmt](cleaned) for fmt in FORMATS}

@@ -155,9 +155,10 @@ class Memory:
     def report(self) -> str:
         main = self.peak_kib.get(self.pgid, 0)
         pool = sorted((kib for pid, kib in self.peak_kib.items() if pid != self.pgid), reverse=True)
+        children = ", ".join(f"{kib / 1024:.0f}" for kib in pool) + " MiB" if pool else "none"
         return (
-            f"worker peak RSS (VmHWM): pool processes {', '.join(f'{k / 1024:.0f}' for k in pool)}"
-            f" MiB, main process {main / 1024:.0f} MiB; the whole worker at most "
+            f"worker peak RSS (VmHWM): pool processes {children}"
+            f", main process {main / 1024:.0f} MiB; the whole worker at most "
             f"{self.peak_pss_kib / 1024:.0f} MiB PSS ({self.peak_total_kib / 1024:.0f} MiB "
             "RSS summed)"
         )
@@ -174,11 +175,11 @@ def _pss_kib(path: Path) -> int:
 
 
 @contextmanager
-def worker(env: dict[str, str], data_dir: Path, concurrency: int) -> Iterator[int]:
+def worker(env: dict[str, str], data_dir: Path, concurrency: int, pool: str) -> Iterator[int]:
     argv = [
-        sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool", "prefork",
+        sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool", pool,
         "--concurrency", str(concurrency), "--loglevel", "WARNING",
-    ]  # fmt: skip
+    ]
     with service.process("worker", argv, env, data_dir) as pgid:
         from celery import Celery
 
@@ -380,7 +381,7 @@ def baseline(sink: Sink, path: Path, expected: int, connections: int) -> float:
     return expected / elapsed
 
 
-def run(db: str, subscribers: int, concurrency: int, timeout: float) -> None:
+def run(db: str, subscribers: int, concurrency: int, timeout: float, pool: str) -> None:
     sink = Sink()
     try:
         with tempfile.TemporaryDirectory(prefix="budkavle-bench-") as tmp:
@@ -399,8 +400,8 @@ def run(db: str, subscribers: int, concurrency: int, timeout: float) -> None:
             setup = time.monotonic()
             expected = seed(subscribers)
             print(f"{db}: setup (articles, {subscribers} subscribers) "
-                  f"{time.monotonic() - setup:.1f} s")  # fmt: skip
-            with worker(env, data_dir, concurrency) as pgid:
+                  f"{time.monotonic() - setup:.1f} s")
+            with worker(env, data_dir, concurrency, pool) as pgid:
                 memory = Memory(pgid)
                 cpu_before = service._group_cpu(pgid)
                 timing = plan_and_send(expected, sink, timeout)
@@ -412,7 +413,9 @@ def run(db: str, subscribers: int, concurrency: int, timeout: float) -> None:
             base = baseline(sink, data_dir / "sample.pickle", expected, concurrency)
     finally:
         sink.stop()
-    _report(db, expected, concurrency, timing, sent, queued, last_sent_at, cpu, memory, base)
+    _report(
+        db, expected, concurrency, timing, sent, queued, last_sent_at, cpu, memory, base, pool
+    )
     print(f"{db}: messages of {size:,} bytes on average; worker log tracebacks: {errors}")
 
 
@@ -427,14 +430,15 @@ def _report(
     cpu: float,
     memory: Memory,
     base: float,
+    pool: str,
 ) -> None:
     plan_s = timing["planned"] - timing["started"]
     sending = timing["last"] - timing["rung"]
     overall = timing["last"] - timing["started"]
     db_overall = (last_sent_at.replace(tzinfo=UTC) - timing["started_wall"]).total_seconds()
     print(
-        f"{db}: {expected} subscribers, {timing['batches']} batches, worker --concurrency "
-        f"{concurrency}: sent {sent}, queued {queued}\n"
+        f"{db}: {expected} subscribers, {timing['batches']} batches, worker --pool {pool} "
+        f"--concurrency {concurrency}: sent {sent}, queued {queued}\n"
         f"  planning (plan_edition, in this process) {plan_s:.1f} s; ringing "
         f"{(timing['rung'] - timing['planned']) * 1000:.0f} ms\n"
         f"  sending (rung -> last accepted by the sink) {sending:.1f} s = "
@@ -456,6 +460,10 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--pool", choices=["prefork", "threads"], default="prefork",
+        help="the worker's pool: processes, or threads in one process",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds for the sending")
     args = parser.parse_args()
     if not Path(SMTP_SINK).exists():
@@ -463,7 +471,7 @@ def main() -> None:
     service.stop_on_sigterm()
     for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
         with service.cpu_report():
-            run(db, args.subscribers, args.concurrency, args.timeout)
+            run(db, args.subscribers, args.concurrency, args.timeout, args.pool)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ def subscribe(
     data = data.model_copy(update={"tags": check_tags(session, data.tags)})
     subscriber = by_email(session, data.email)
     if subscriber is None:
-        subscriber = Subscriber(email=data.email, status=SubscriberStatus.PENDING)
+        subscriber = Subscriber(
+            email=data.email, status=SubscriberStatus.PENDING, notice_requested_at=now
+        )
     elif subscriber.status is SubscriberStatus.COMPLAINED:
         # They marked us as spam: only an operator may write to them again.
         return Outcome(subscriber.id, Mail.NONE)
@@ -64,6 +66,10 @@ def subscribe(
         # A stranger may type someone else's address: change nothing, tell the owner.
         mail = _throttled(subscriber, Mail.ALREADY_SUBSCRIBED, now, settings)
         return Outcome(subscriber.id, mail)
+    elif _throttled(subscriber, Mail.CONFIRM, now, settings) is Mail.NONE:
+        # A confirmation went out moments ago: this request changes nothing, so repeating
+        # the form cannot rewrite someone's row or their earlier proof of consent.
+        return Outcome(subscriber.id, Mail.NONE)
     else:  # pending, unsubscribed or bounced: a fresh opt-in, proven by the new link
         subscriber.status = SubscriberStatus.PENDING
     _apply(session, subscriber, data, now)
@@ -72,7 +78,7 @@ def subscribe(
     subscriber.consent_form = form_version
     session.add(subscriber)  # only now: the tag check above may flush the session
     session.flush()
-    return Outcome(subscriber.id, _throttled(subscriber, Mail.CONFIRM, now, settings))
+    return Outcome(subscriber.id, Mail.CONFIRM)
 
 
 def _throttled(subscriber: Subscriber, mail: Mail, now: datetime, settings: Settings) -> Mail:

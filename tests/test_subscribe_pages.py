@@ -317,6 +317,22 @@ def test_the_form_records_consent_and_rings_once_per_quiet_period(tagged: Server
     assert rung() == [("budkavle.send_notice", [subscriber.id])], "one email, not three"
 
 
+def test_a_repeated_form_within_the_quiet_period_changes_nothing(tagged: Server) -> None:
+    """Only a request that sends a confirmation may rewrite the row: a stranger repeating
+    the form cannot change someone's preferences or their earlier proof of consent."""
+    tagged.client.post("/subscribe?lang=sv", data=form()).raise_for_status()
+    first = one()
+    again = form(language="fi", frequency="weekly", tags=[], time_zone="Europe/Helsinki")
+    tagged.client.post("/subscribe?lang=sv", data=again).raise_for_status()
+    later = one()
+    assert (later.language, later.frequency, later.tags, later.time_zone) == (
+        "sv", Frequency.DAILY, ["borlange"], "Europe/Stockholm"
+    )
+    assert (later.consent_at, later.notice_requested_at) == (
+        first.consent_at, first.notice_requested_at
+    )
+
+
 # --- confirm -------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from newsroom import outbox
 from newsroom.db import session_scope
-from newsroom.models import Article, utcnow
+from newsroom.models import Article, EmailDelivery, EmailStatus, Subscriber, utcnow
 from worker.bell import redis_client
 
 router = APIRouter(tags=["health"])
@@ -68,6 +68,15 @@ class StateCollector(Collector):
                 by_status = session.execute(
                     select(Article.status, func.count()).group_by(Article.status)
                 ).all()
+                readers = session.execute(
+                    select(Subscriber.status, func.count()).group_by(Subscriber.status)
+                ).all()
+                # Only the queued rows (an index range), never a count of every email sent.
+                queued, oldest = session.execute(
+                    select(func.count(), func.min(EmailDelivery.next_attempt_at)).where(
+                        EmailDelivery.status == EmailStatus.QUEUED
+                    )
+                ).one()
         except Exception:  # a scrape during a database outage still answers
             return
         yield GaugeMetricFamily(
@@ -82,6 +91,20 @@ class StateCollector(Collector):
         for status, count in by_status:
             articles.add_metric([str(status)], count)
         yield articles
+        subscribers = GaugeMetricFamily(
+            "budkavle_subscribers", "Subscribers by status", labels=["status"]
+        )
+        for reader_status, count in readers:
+            subscribers.add_metric([str(reader_status)], count)
+        yield subscribers
+        yield GaugeMetricFamily(
+            "budkavle_emails_queued", "Digest emails planned and not yet sent", value=queued
+        )
+        yield GaugeMetricFamily(
+            "budkavle_emails_oldest_queued_seconds",
+            "How long the oldest queued digest email has been due (0: none, or not yet due)",
+            value=max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0,
+        )
 
 
 _collector = StateCollector()

@@ -53,7 +53,7 @@ def subscribe(
     """A request from the public form: a new or returning reader asks for digests."""
     # Every rule is checked before the address is looked up, so the answer to a bad
     # form cannot tell whether the address is known.
-    data = data.model_copy(update={"tags": check_tags(session, data.tags)})
+    tags = check_tags(session, data.tags)
     subscriber = by_email(session, data.email)
     if subscriber is None:
         subscriber = Subscriber(
@@ -72,7 +72,7 @@ def subscribe(
         return Outcome(subscriber.id, Mail.NONE)
     else:  # pending, unsubscribed or bounced: a fresh opt-in, proven by the new link
         subscriber.status = SubscriberStatus.PENDING
-    _apply(session, subscriber, data, now)
+    _apply(subscriber, data, tags, now)
     subscriber.consent_at = now
     subscriber.consent_ip = ip
     subscriber.consent_form = form_version
@@ -118,7 +118,7 @@ def update_preferences(
 ) -> None:
     if data.email != subscriber.email:
         raise DomainError("email", "cannot be changed here; subscribe the new address instead")
-    _apply(session, subscriber, data, now)
+    _apply(subscriber, data, check_tags(session, data.tags), now)
 
 
 def import_active(
@@ -131,7 +131,7 @@ def import_active(
     subscriber = by_email(session, data.email)
     if subscriber is not None:
         if subscriber.status is SubscriberStatus.ACTIVE:
-            _apply(session, subscriber, data, now)
+            _apply(subscriber, data, check_tags(session, data.tags), now)
         return subscriber, False
     subscriber = Subscriber(
         email=data.email,
@@ -141,7 +141,7 @@ def import_active(
         confirmed_at=now,
         digest_position=outbox.last_position(session),
     )
-    _apply(session, subscriber, data, now)
+    _apply(subscriber, data, check_tags(session, data.tags), now)
     session.add(subscriber)
     session.flush()
     return subscriber, True
@@ -205,12 +205,11 @@ def erase(session: Session, subscriber: Subscriber) -> None:
     session.flush()
 
 
-def _apply(
-    session: Session, subscriber: Subscriber, data: SubscriptionIn, now: datetime
-) -> None:
+def _apply(subscriber: Subscriber, data: SubscriptionIn, tags: list[str], now: datetime) -> None:
+    """``tags`` are ``data.tags`` as check_tags returned them: known, sorted, unique."""
     subscriber.language = data.language
     subscriber.frequency = data.frequency
-    subscriber.tags = check_tags(session, data.tags)
+    subscriber.tags = tags
     subscriber.time_zone = data.time_zone
     subscriber.updated_at = now
 

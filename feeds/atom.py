@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 from feedgen.ext.base import BaseExtension
 
 from feeds.ext import HistoryExtension, LanguageEntryExtension, TombstonesExtension
 from feeds.links import paging_links, self_url
-from feeds.model import FeedDocument
+from feeds.model import Entry, FeedDocument
+from feeds.splice import Spliced, before_last
 from feeds.xmlfeed import add_entry, new_feed
 
 ATOM_TYPE = "application/atom+xml"
 
 
-def render_atom(doc: FeedDocument) -> bytes:
+def render_whole_atom(doc: FeedDocument, entries: Sequence[Entry]) -> bytes:
+    """feedgen's Atom for ``doc``, with ``entries`` written."""
     fg = new_feed(doc)
     if doc.subtitle:
         fg.subtitle(doc.subtitle)
@@ -30,10 +33,13 @@ def render_atom(doc: FeedDocument) -> bytes:
     fg.register_extension("history", partial(HistoryExtension, doc.archive), rss=False)
     fg.register_extension("tombstones", partial(TombstonesExtension, doc.tombstones), rss=False)
     fg.register_extension("lang", BaseExtension, LanguageEntryExtension, rss=False)
-    for entry in doc.entries:
+    for entry in entries:
         fe = add_entry(fg, entry)
         for name in entry.authors:
             fe.author(name=name)
         fe.lang.language = entry.language
     body: bytes = fg.atom_str()
     return body
+
+
+render_atom = Spliced(render_whole_atom, before_last(b"</feed>"))

@@ -1,22 +1,23 @@
-"""Make a FeedDocument safe to serialise, whatever slipped past the sanitiser upstream."""
+"""Make feed data safe to serialise, whatever slipped past the sanitiser upstream."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import fields, is_dataclass, replace
 from datetime import UTC, datetime
-from typing import cast
+from typing import TypeVar, cast
 
-from feeds.model import FeedDocument
+T = TypeVar("T")
 
 # XML 1.0 §2.2 Char, minus what UTF-8 cannot carry (lone surrogates). lxml refuses these
 # with an exception; dropping them keeps one bad character from taking a whole feed down.
 _NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def clean_document(doc: FeedDocument) -> FeedDocument:
-    """Strip characters XML forbids from every string; normalise every datetime to UTC."""
-    return cast(FeedDocument, _clean(doc, "doc"))
+def clean(value: T, path: str) -> T:
+    """``value`` (a document, an entry...) with the characters XML forbids stripped from
+    every string and every datetime in UTC; ``path`` names it in errors."""
+    return cast(T, _clean(value, path))
 
 
 def _clean(value: object, path: str) -> object:

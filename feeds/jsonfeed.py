@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from feeds.links import paging_links, self_url
 from feeds.model import Entry, FeedDocument
+from feeds.splice import Spliced, before_last
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
-def render_json(doc: FeedDocument) -> bytes:
+def render_whole_json(doc: FeedDocument, entries: Sequence[Entry]) -> bytes:
+    """JSON Feed for ``doc``, with ``entries`` as its items."""
     links = doc.links
     feed: dict[str, Any] = {
         "version": VERSION,
@@ -27,7 +30,7 @@ def render_json(doc: FeedDocument) -> bytes:
         feed["next_url"] = older
     feed["language"] = doc.language
     feed["hubs"] = [{"type": "WebSub", "url": links.hub}]
-    feed["items"] = [_item(entry) for entry in doc.entries]
+    feed["items"] = [_item(entry) for entry in entries]  # last, for feeds.splice
     return json.dumps(feed, ensure_ascii=False).encode("utf-8")
 
 
@@ -50,3 +53,6 @@ def _item(entry: Entry) -> dict[str, Any]:
         item["tags"] = [tag.label or tag.slug for tag in entry.tags]
     item["language"] = entry.language
     return item
+
+
+render_json = Spliced(render_whole_json, before_last(b"]}"), separator=b", ")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from feeds.atom import render_atom
-from feeds.clean import clean_document
 from feeds.jsonfeed import render_json
 from feeds.model import FORMATS, FeedDocument
 from feeds.rss import render_rss
@@ -22,11 +21,9 @@ def render(doc: FeedDocument, fmt: str) -> bytes:
         renderer = _RENDERERS[fmt]
     except KeyError:
         raise ValueError(f"fmt: must be one of {', '.join(FORMATS)}, got {fmt!r}") from None
-    return renderer(clean_document(doc))
+    return renderer(doc)
 
 
 def render_every_format(doc: FeedDocument) -> dict[str, bytes]:
-    """All formats of one document, cleaned once: a refresh writes all three, and
-    cleaning walks every string of every entry."""
-    cleaned = clean_document(doc)
-    return {fmt: _RENDERERS[fmt](cleaned) for fmt in FORMATS}
+    """All formats of one document, as a refresh stores them."""
+    return {fmt: _RENDERERS[fmt](doc) for fmt in FORMATS}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 from feeds.ext import AtomLinksExtension, HistoryExtension
 from feeds.links import paging_links, self_url
-from feeds.model import FeedDocument
+from feeds.model import Entry, FeedDocument
+from feeds.splice import Spliced, before_last
 from feeds.xmlfeed import add_entry, new_feed
 
 
-def render_rss(doc: FeedDocument) -> bytes:
+def render_whole_rss(doc: FeedDocument, entries: Sequence[Entry]) -> bytes:
+    """feedgen's RSS for ``doc``, with ``entries`` written."""
     fg = new_feed(doc)
     # RSS 2.0 requires a channel description; the title stands in for an empty subtitle.
     fg.description(doc.subtitle or doc.title)
@@ -23,7 +26,7 @@ def render_rss(doc: FeedDocument) -> bytes:
     fg.register_extension("history", partial(HistoryExtension, doc.archive), atom=False)
     fg.load_extension("dc", atom=False)
 
-    for entry in doc.entries:
+    for entry in entries:
         fe = add_entry(fg, entry)
         # feedgen writes RSS <author> only with an email address; a byline is a name.
         if entry.authors:
@@ -31,3 +34,6 @@ def render_rss(doc: FeedDocument) -> bytes:
         fe.dc.dc_language(entry.language)
     body: bytes = fg.rss_str()
     return body
+
+
+render_rss = Spliced(render_whole_rss, before_last(b"</channel>"))

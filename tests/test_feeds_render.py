@@ -14,8 +14,12 @@ import feedparser
 import pytest
 from lxml import etree
 
+from feeds.atom import render_atom, render_whole_atom
+from feeds.clean import clean
+from feeds.jsonfeed import render_whole_json
 from feeds.model import FORMATS, Entry, FeedDocument, Image, Links, Tag, Tombstone
 from feeds.render import render
+from feeds.rss import render_whole_rss
 
 SITE = "https://nyheter.budkavle.example"
 NS = {
@@ -183,6 +187,56 @@ def test_same_document_same_bytes(fmt: str) -> None:
     assert render(document(), fmt) == first
     assert render(archive_page(), fmt) == render(archive_page(), fmt)
     assert b"feedgen" not in first  # no library version string to change on upgrade
+
+
+def variety() -> dict[str, FeedDocument]:
+    """Documents that differ in every way the feed-level parts can."""
+    dirt = replace(WIRE, title="Wire\x00 <b>&amp;</b>", authors=("A\x0bB",), summary="\ud800")
+    helsinki = timezone(timedelta(hours=3))
+    return {
+        "three": document(),
+        "archive": archive_page(),
+        "empty": document(entries=()),
+        "one": document(entries=(KAHVILA,)),
+        "bylines-only": document(entries=(BRON, KAHVILA)),  # no feed author in Atom
+        "tombstones": document(
+            tombstones=(Tombstone(WIRE.uid, WIRE.url, at(15, 1)), Tombstone(BRON.uid, "", at(2, 3)))
+        ),
+        "dirty": document(title="Alla\x1f nyheter", entries=(dirt, BRON)),
+        "helsinki": document(entries=(replace(BRON, updated=BRON.updated.astimezone(helsinki)),)),
+        "fifty": document(
+            entries=tuple(replace(ENTRIES[i % 3], uid=f"urn:uuid:{i:036}") for i in range(50))
+        ),
+    }
+
+
+WHOLE = {"atom": render_whole_atom, "rss": render_whole_rss, "json": render_whole_json}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", list(variety()))
+def test_spliced_bytes_are_the_whole_render(fmt: str, name: str) -> None:
+    # feeds.splice inserts entries rendered one by one into a document rendered without
+    # them; the bytes must be those of rendering the whole document at once.
+    doc = variety()[name]
+    cleaned = clean(doc, "doc")
+
+    assert render(doc, fmt) == WHOLE[fmt](cleaned, cleaned.entries)
+
+
+def test_an_entry_is_rendered_once_per_version() -> None:
+    render_atom.entry_bytes.cache_clear()
+    render(document(), "atom")
+    render(document(entries=(BRON, WIRE)), "atom")  # the same entries in another feed
+
+    assert render_atom.entry_bytes.cache_info().misses == 3
+
+    update = replace(BRON, version=3, title="Bron öppnar i dag", updated=at(15, 6))
+    body = render(document(entries=(update, KAHVILA)), "atom")
+
+    assert render_atom.entry_bytes.cache_info().misses == 4
+    assert "Bron öppnar i dag".encode() in body
+    assert BRON.title.encode() not in body
 
 
 @pytest.mark.parametrize(

@@ -128,7 +128,7 @@ def feeds_rebuild() -> None:
     changed: list[str] = []
     for key in track(keys, description="Rebuilding feeds", console=console):
         with session_scope() as session:
-            changed += refresh(session, key, settings)
+            changed += list(refresh(session, key, settings))
     announce_feeds(CHANGES_CHANNEL, changed)
     console.print(f"{len(keys)} feeds checked, {len(changed)} documents changed.")
 

@@ -9,17 +9,19 @@ reader paging back from the current document sees every entry.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from config import Settings
 from feeds.keys import FeedKey
 from feeds.model import Entry, FeedDocument, Image, Links, Tag, Tombstone
 from newsroom.languages import language_name
-from newsroom.models import Article, ArticleStatus
+from newsroom.models import Article, ArticleStatus, article_tags
 from newsroom.models import Tag as TagRow
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -27,17 +29,12 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def current(session: Session, key: FeedKey, settings: Settings) -> FeedDocument:
     size = settings.feed_size
-    articles = session.scalars(
-        _selection(key, ArticleStatus.PUBLISHED)
-        .order_by(Article.published_at.desc(), Article.id.desc())
-        .limit(size)
-    ).all()
-    retracted = session.scalars(
-        _selection(key, ArticleStatus.RETRACTED)
-        .order_by(Article.retracted_at.desc(), Article.id.desc())
-        .limit(settings.feed_tombstones)
-    ).all()
-    full_pages = _count(session, key) // size
+    statements = _current_statements(key.kind)
+    # At least one retraction, even with no tombstones: the newest dates the document.
+    params = {"value": key.value, "size": size, "retracted": max(settings.feed_tombstones, 1)}
+    entries = _entries(session, statements.newest, params, settings)
+    retracted = session.execute(statements.retracted, params).all()
+    full_pages = (session.scalar(statements.count, params) or 0) // size
     base = _feeds_base(settings)
     links = Links(
         home=settings.public_url + "/",
@@ -46,28 +43,56 @@ def current(session: Session, key: FeedKey, settings: Settings) -> FeedDocument:
         prev_archive=key.urls(base, full_pages) if full_pages else None,
     )
     # A retraction changes every format, Atom's tombstones or not: Last-Modified must move.
-    retractions = _selection(key, ArticleStatus.RETRACTED).subquery()
-    last_retraction = session.scalar(select(func.max(retractions.c.retracted_at)))
+    last_retraction = retracted[0].retracted_at if retracted else None
     return _document(
-        session, key, settings, links, articles,
-        tombstones=[_tombstone(article, settings) for article in retracted],
+        session, key, settings, links, entries,
+        tombstones=[_tombstone(row, settings) for row in retracted[: settings.feed_tombstones]],
         newest=[last_retraction] if last_retraction else [],
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """What current() runs, built once per kind of feed: building a statement cost more
+    than running it. Parameters: value (the tag or language), size, retracted."""
+
+    newest: Select[Any]  # the newest published articles' entry columns
+    retracted: Select[Any]  # the newest retractions, for tombstones
+    count: Select[Any]  # how many are published, for the archive pages
+
+
+@cache
+def _current_statements(kind: str) -> _Statements:
+    return _Statements(
+        newest=_selection(kind, ArticleStatus.PUBLISHED)
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(bindparam("size")),
+        retracted=_selection(kind, ArticleStatus.RETRACTED, *_TOMBSTONE_COLUMNS)
+        .order_by(Article.retracted_at.desc().nulls_last(), Article.id.desc())
+        .limit(bindparam("retracted")),
+        count=select(func.count()).select_from(
+            _selection(kind, ArticleStatus.PUBLISHED, Article.id).subquery()
+        ),
+    )
 
 
 def archive_page(
     session: Session, key: FeedKey, page: int, settings: Settings
 ) -> FeedDocument | None:
     size = settings.feed_size
-    full_pages = _count(session, key) // size
+    params = {"value": key.value}
+    full_pages = (session.scalar(_current_statements(key.kind).count, params) or 0) // size
     if not 1 <= page <= full_pages:
         return None
-    oldest_first = session.scalars(
-        _selection(key, ArticleStatus.PUBLISHED)
+    oldest_first = _entries(
+        session,
+        _selection(key.kind, ArticleStatus.PUBLISHED)
         .order_by(Article.published_at, Article.id)
         .offset((page - 1) * size)
-        .limit(size)
-    ).all()
+        .limit(size),
+        params,
+        settings,
+    )
     base = _feeds_base(settings)
     links = Links(
         home=settings.public_url + "/",
@@ -84,23 +109,25 @@ def for_partner(
     session: Session, tags: list[str], languages: list[str], settings: Settings
 ) -> FeedDocument:
     """A partner's own feed: the newest articles matching its filters (built per request)."""
-    selection = select(Article).where(Article.status == ArticleStatus.PUBLISHED)
+    selection = select(*_ENTRY_COLUMNS).where(Article.status == ArticleStatus.PUBLISHED)
     if languages:
         selection = selection.where(Article.language.in_(languages))
     if tags:
         selection = selection.where(Article.tags.any(TagRow.slug.in_(tags)))
-    articles = session.scalars(
+    entries = _entries(
+        session,
         selection.order_by(Article.published_at.desc(), Article.id.desc()).limit(
             settings.feed_size
-        )
-    ).all()
+        ),
+        {},
+        settings,
+    )
     base = f"{settings.public_url}/api/partner/feed"
     links = Links(
         home=settings.public_url + "/",
         self_url={fmt: f"{base}.{fmt}" for fmt in ("atom", "rss", "json")},
         hub=settings.public_url + "/websub",
     )
-    entries = tuple(entry(article, settings) for article in articles)
     return FeedDocument(
         feed_id=base,
         title=settings.site_name,
@@ -112,25 +139,62 @@ def for_partner(
     )
 
 
-def entry(article: Article, settings: Settings) -> Entry:
+# What a feed entry is made of: columns, not ORM objects, since a refresh reads a whole
+# feed's worth of articles and building (and tracking) entities cost more than the rest.
+_ENTRY_COLUMNS: tuple[Any, ...] = (
+    Article.id, Article.uuid, Article.slug, Article.canonical_url, Article.title,
+    Article.summary, Article.body_html, Article.language, Article.published_at,
+    Article.created_at, Article.updated_at, Article.version, Article.authors,
+    Article.image_url, Article.image_alt, Article.image_caption,
+)  # fmt: skip
+_TOMBSTONE_COLUMNS = (
+    Article.uuid,
+    Article.slug,
+    Article.canonical_url,
+    Article.retracted_at,
+    Article.updated_at,
+)
+
+
+_TAGS = (
+    select(article_tags.c.article_id, TagRow.slug, TagRow.label)
+    .join(TagRow, TagRow.id == article_tags.c.tag_id)
+    .where(article_tags.c.article_id.in_(bindparam("ids", expanding=True)))
+    .order_by(TagRow.slug)
+)
+
+
+def _entries(
+    session: Session, selection: Select[Any], params: dict[str, Any], settings: Settings
+) -> tuple[Entry, ...]:
+    """The entries of the articles ``selection`` picks (with _ENTRY_COLUMNS), in its order."""
+    rows = session.execute(selection, params).all()
+    tags: dict[int, list[Tag]] = {row.id: [] for row in rows}
+    if rows:
+        for article_id, slug, label in session.execute(_TAGS, {"ids": list(tags)}):
+            tags[article_id].append(Tag(slug, label))
+    return tuple(_entry(row, tuple(tags[row.id]), settings) for row in rows)
+
+
+def _entry(row: Row[Any], tags: tuple[Tag, ...], settings: Settings) -> Entry:
     image = None
-    content = article.body_html
-    if article.image_url:
-        image = Image(article.image_url, article.image_alt, article.image_caption)
+    content = row.body_html
+    if row.image_url:
+        image = Image(row.image_url, row.image_alt, row.image_caption)
         content = _figure(image) + content
-    published = article.published_at or article.created_at
+    published = row.published_at or row.created_at
     return Entry(
-        uid=f"urn:uuid:{article.uuid}",
-        url=article_url(article, settings),
-        title=article.title,
-        summary=article.summary,
+        uid=f"urn:uuid:{row.uuid}",
+        url=article_url_for(row.canonical_url, row.slug, settings),
+        title=row.title,
+        summary=row.summary,
         content_html=content,
-        language=article.language,
+        language=row.language,
         published=published,
-        updated=max(article.updated_at, published),
-        version=article.version,
-        authors=tuple(article.authors),
-        tags=tuple(Tag(tag.slug, tag.label) for tag in article.tags),
+        updated=max(row.updated_at, published),
+        version=row.version,
+        authors=tuple(row.authors),
+        tags=tags,
         image=image,
     )
 
@@ -149,13 +213,12 @@ def _document(
     key: FeedKey,
     settings: Settings,
     links: Links,
-    articles: Sequence[Article],
+    entries: tuple[Entry, ...],
     *,
     tombstones: list[Tombstone] | None = None,
     newest: list[datetime] | None = None,
     archive: bool = False,
 ) -> FeedDocument:
-    entries = tuple(entry(article, settings) for article in articles)
     stamps = [e.updated for e in entries] + [t.when for t in tombstones or []] + (newest or [])
     title = _title(session, key, settings)
     return FeedDocument(
@@ -180,11 +243,11 @@ def _title(session: Session, key: FeedKey, settings: Settings) -> str:
     return settings.site_name
 
 
-def _tombstone(article: Article, settings: Settings) -> Tombstone:
+def _tombstone(row: Row[Any], settings: Settings) -> Tombstone:
     return Tombstone(
-        uid=f"urn:uuid:{article.uuid}",
-        url=article_url(article, settings),
-        when=article.retracted_at or article.updated_at,
+        uid=f"urn:uuid:{row.uuid}",
+        url=article_url_for(row.canonical_url, row.slug, settings),
+        when=row.retracted_at or row.updated_at,
     )
 
 
@@ -195,18 +258,15 @@ def _figure(image: Image) -> str:
     return f'<figure><img src="{src}" alt="{alt}">{caption}</figure>'
 
 
-def _selection(key: FeedKey, status: ArticleStatus) -> Select[Article]:
-    query = select(Article).where(Article.status == status)
-    if key.kind == "lang":
-        query = query.where(Article.language == key.value)
-    elif key.kind == "tags":
-        query = query.where(Article.tags.any(TagRow.slug == key.value))
+def _selection(kind: str, status: ArticleStatus, *columns: Any) -> Select[Any]:
+    """The articles in ``status`` of a feed of ``kind``, whose tag or language is the
+    parameter "value": ``columns`` of them, _ENTRY_COLUMNS by default."""
+    query = select(*(columns or _ENTRY_COLUMNS)).where(Article.status == status)
+    if kind == "lang":
+        query = query.where(Article.language == bindparam("value"))
+    elif kind == "tags":
+        query = query.where(Article.tags.any(TagRow.slug == bindparam("value")))
     return query
-
-
-def _count(session: Session, key: FeedKey) -> int:
-    subquery = _selection(key, ArticleStatus.PUBLISHED).subquery()
-    return session.scalar(select(func.count()).select_from(subquery)) or 0
 
 
 def _feeds_base(settings: Settings) -> str:

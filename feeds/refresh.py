@@ -14,20 +14,20 @@ from newsroom.db import lock
 from newsroom.models import Article, Tag
 
 
-def refresh(session: Session, key: FeedKey, settings: Settings) -> list[str]:
-    """Converge the stored documents of ``key`` on the database; the paths that changed.
+def refresh(session: Session, key: FeedKey, settings: Settings) -> dict[str, str]:
+    """Converge the stored documents of ``key`` on the database; the paths that changed,
+    with their new ETags.
 
     Two workers may refresh the same feed at once for two publishes. The lock makes the
     second one read after the first one wrote, so the newest bytes always win.
     """
     lock(session, f"feed:{key}")
     document = query.current(session, key, settings)
-    changed = []
-    for fmt, body in render_every_format(document).items():
-        path = key.path(fmt)
-        if store.put_if_changed(session, path, CONTENT_TYPES[fmt], body, document.updated):
-            changed.append(path)
-    return changed
+    documents = {
+        key.path(fmt): (CONTENT_TYPES[fmt], body)
+        for fmt, body in render_every_format(document).items()
+    }
+    return store.put_if_changed(session, documents, document.updated)
 
 
 def all_keys(session: Session) -> list[FeedKey]:

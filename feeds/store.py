@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from newsroom.models import FeedDocumentRow, utcnow
@@ -30,7 +30,8 @@ class StoredFeed:
 
 
 def etag_of(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    # SHA-256, cut to 128 bits: CPUs hash it in hardware, 2-3 x faster than BLAKE2 here.
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 def get(session: Session, path: str) -> StoredFeed | None:
@@ -41,36 +42,53 @@ def get(session: Session, path: str) -> StoredFeed | None:
 
 
 def put_if_changed(
-    session: Session, path: str, content_type: str, body: bytes, last_modified: datetime
-) -> bool:
-    """Store ``body`` unless the same bytes are there already; True when they changed."""
-    etag = etag_of(body)
-    row = session.scalar(select(FeedDocumentRow).where(FeedDocumentRow.path == path))
-    if row is not None and row.etag == etag:
-        return False
+    session: Session, documents: dict[str, tuple[str, bytes]], last_modified: datetime
+) -> dict[str, str]:
+    """Store each of ``documents`` (path -> content type, body) unless the same bytes are
+    there already; the paths that changed, with their new ETags.
+
+    Stored bodies are never read back, only their ETags and dates: a feed is a few
+    hundred KB. One statement reads, one inserts and one updates, whatever the number of
+    documents (a refresh stores three formats).
+    """
+    stored = {
+        row.path: row
+        for row in session.execute(
+            select(FeedDocumentRow.path, FeedDocumentRow.etag, FeedDocumentRow.last_modified)
+            .where(FeedDocumentRow.path.in_(documents))
+        )
+    }  # fmt: skip
     last_modified = last_modified.replace(microsecond=0)
-    if row is not None and last_modified <= row.last_modified:
-        # HTTP dates count whole seconds, and a change may not move the data's newest
-        # timestamp (an entry leaving a tag feed; two publishes in one second). Step the
-        # date on, or If-Modified-Since would answer 304 for bytes the reader lacks.
-        last_modified = row.last_modified + timedelta(seconds=1)
-    if row is None:
-        row = FeedDocumentRow(path=path)
-        session.add(row)
-    row.content_type = content_type
-    row.body = body
-    row.etag = etag
-    row.last_modified = last_modified
-    row.stored_at = utcnow()
-    return True
-
-
-def etags(session: Session, paths: list[str]) -> dict[str, str]:
-    """The ETags of these documents, without loading their bodies."""
-    rows = session.execute(
-        select(FeedDocumentRow.path, FeedDocumentRow.etag).where(FeedDocumentRow.path.in_(paths))
-    )
-    return {path: etag for path, etag in rows}
+    now = utcnow()
+    inserts: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
+    changed = {}
+    for path, (content_type, body) in documents.items():
+        etag = etag_of(body)
+        old = stored.get(path)
+        if old is not None and old.etag == etag:
+            continue
+        modified = last_modified
+        if old is not None and modified <= old.last_modified:
+            # HTTP dates count whole seconds, and a change may not move the data's newest
+            # timestamp (an entry leaving a tag feed; two publishes in one second). Step
+            # the date on, or If-Modified-Since would answer 304 for bytes the reader lacks.
+            modified = old.last_modified + timedelta(seconds=1)
+        row = {
+            "path": path,
+            "content_type": content_type,
+            "body": body,
+            "etag": etag,
+            "last_modified": modified,
+            "stored_at": now,
+        }
+        (inserts if old is None else updates).append(row)
+        changed[path] = etag
+    if inserts:
+        session.execute(insert(FeedDocumentRow), inserts)
+    if updates:
+        session.execute(update(FeedDocumentRow), updates)  # by primary key, as executemany
+    return changed
 
 
 def paths(session: Session) -> list[str]:

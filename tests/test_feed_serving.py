@@ -402,7 +402,7 @@ def test_handling_an_event_twice_changes_nothing(
 
     for key in keys:  # converge, don't replay: a refresh finds nothing to do
         with session_scope() as session:
-            assert refresh(session, key, settings) == [], str(key)
+            assert refresh(session, key, settings) == {}, str(key)
     assert {path: stored(path) for path in paths} == before
     assert get(server, "/feeds/all.atom").headers["etag"] == before["all.atom"].etag
 

@@ -36,7 +36,7 @@ def handle(
                 changed = refresh(session, key, settings)
                 # WebSub §7: planned with the new bytes, so they commit together or not.
                 subscription_ids = websub.plan_pushes(session, changed, utcnow(), settings)
-            on_feeds_changed(changed)
+            on_feeds_changed(list(changed))
             bell.ring_websub_pushes(subscription_ids)
         bell.ring_pushes(_notify_partners(event_id))
         if published:

@@ -37,16 +37,11 @@ class Verdict(enum.Enum):
 
 
 def plan_pushes(
-    session: Session, changed_paths: list[str], now: datetime, settings: Settings
+    session: Session, changed: dict[str, str], now: datetime, settings: Settings
 ) -> list[int]:
-    """In the transaction that stored new feed bytes: the subscriptions that now owe a push.
-
-    Only the ETags are read: a profile showed re-loading the ~200 KB bodies here cost 13 %
-    of the worker's time (bench/RESULTS.md).
-    """
-    if not changed_paths:
-        return []
-    return websubpush.plan(session, store.etags(session, changed_paths), now, _grace(settings))
+    """In the transaction that stored new feed bytes (``changed``: path -> new ETag): the
+    subscriptions that now owe a push."""
+    return websubpush.plan(session, changed, now, _grace(settings))
 
 
 def verify_intent(intent_id: int, settings: Settings, http: httpx.Client) -> None:

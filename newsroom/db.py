@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from config import get_settings
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, writes: bool = True) -> Engine:
+    """An engine for ``url``; on SQLite, ``writes=False`` gives one for transactions that
+    only read, which then never queue for the write lock (see read_scope)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -45,7 +47,7 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
 
@@ -56,6 +58,15 @@ _engines: list[Engine] = []
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     engine = make_engine(url)
+    _engines.append(engine)
+    return engine
+
+
+@lru_cache(maxsize=8)
+def _reader_for(url: str) -> Engine:
+    if make_url(url).get_backend_name() != "sqlite":
+        return engine_for(url)  # only SQLite makes a reader queue behind the writers
+    engine = make_engine(url, writes=False)
     _engines.append(engine)
     return engine
 
@@ -91,6 +102,19 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_scope() -> Iterator[Session]:
+    """One transaction that only reads: the last committed state, at once.
+
+    On SQLite, session_scope's BEGIN IMMEDIATE waits for the one write lock, which the
+    worker holds feed after feed while it refreshes; in WAL mode a plain BEGIN reads the
+    last commit without waiting. Never write here: a write may fail as "database is
+    locked" instead of queueing.
+    """
+    with session_scope(_reader_for(get_settings().sqlalchemy_url)) as session:
+        yield session
 
 
 def lock(session: Session, name: str) -> None:

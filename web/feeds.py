@@ -19,7 +19,7 @@ from feeds import query, store
 from feeds.keys import parse_path
 from feeds.model import CONTENT_TYPES
 from feeds.render import render
-from newsroom.db import session_scope
+from newsroom.db import read_scope
 from web.feedcache import CachedFeed, FeedCache, Variant, prepare
 
 CURRENT_MAX_AGE = 60
@@ -31,7 +31,7 @@ def make_loader(settings: Settings) -> FeedCache:
         request = parse_path(path)
         if request is None:
             return None
-        with session_scope() as session:
+        with read_scope() as session:
             if request.page is None:
                 stored = store.get(session, path)
                 max_age = CURRENT_MAX_AGE

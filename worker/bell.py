@@ -18,6 +18,7 @@ from worker.app import app
 log = logging.getLogger(__name__)
 
 DISPATCH_EVENT = "budkavle.dispatch_event"
+FINISH_EVENT = "budkavle.finish_event"
 VERIFY_WEBSUB_INTENT = "budkavle.verify_websub_intent"
 PUSH_WEBSUB = "budkavle.push_websub"
 PUSH_TO_PARTNER = "budkavle.push_to_partner"
@@ -32,16 +33,29 @@ def ring(task: str, ids: Iterable[int]) -> None:
         _send(task, [row_id])
 
 
-def _send(task: str, args: list[int], countdown: float | None = None) -> None:
+# Kombu's Redis transport keeps a list per priority step (0, 3, 6, 9) and takes from the
+# lowest number first; tasks sent without a priority go in step 0.
+LAST = 9
+
+
+def _send(
+    task: str, args: list[int], countdown: float | None = None, priority: int | None = None
+) -> None:
     try:
         # retry=False: a request must not hang while Redis is away.
-        app.send_task(task, args=args, retry=False, countdown=countdown)
+        app.send_task(task, args=args, retry=False, countdown=countdown, priority=priority)
     except Exception as exc:  # the broker is down: the sweeper will ring again
         log.warning("%s%s: could not ring the bell (%s); the sweeper will", task, args, exc)
 
 
 def ring_events(event_ids: Iterable[int]) -> None:
     ring(DISPATCH_EVENT, event_ids)
+
+
+def ring_finish_event(event_id: int) -> None:
+    """The second step of an event, after every task waiting at the default priority: the
+    first steps of newer events go ahead of it (worker/events.py)."""
+    _send(FINISH_EVENT, [event_id], priority=LAST)
 
 
 def ring_pushes(delivery_ids: Iterable[int]) -> None:

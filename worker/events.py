@@ -1,12 +1,20 @@
-"""Handling one outbox event: every consumer converges, then the event is marked done."""
+"""Handling one outbox event: every consumer converges, then the event is marked done.
+
+In two steps, run by two tasks: first the "all" feed, the one most read, at once; then
+the article's other feeds, the partners and the digests, in a task that yields to the
+first steps of newer events (bell.ring_finish_event). So in a burst of publishes each
+article reaches all.atom without queueing behind the tag and language feeds of the
+articles before it, and those feeds catch up behind.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from config import Settings
-from feeds.keys import touched_by
+from feeds.keys import FeedKey, touched_by
 from feeds.refresh import refresh
 from newsroom import outbox, partners
 from newsroom.db import session_scope
@@ -15,42 +23,83 @@ from worker import bell, websub
 
 log = logging.getLogger(__name__)
 
+FIRST = FeedKey("all")
 
-def handle(
-    event_id: int, settings: Settings, on_feeds_changed: Callable[[list[str]], None]
-) -> None:
-    """Safe to run twice, or at once in two workers: each step converges on the database."""
-    with session_scope() as session:
-        event = session.get(OutboxEvent, event_id)
-        if event is None or event.handled_at is not None:
-            return
-        if outbox.earlier_unhandled(session, event) is not None:
-            return  # its turn comes when the earlier one is done (or at the next sweep)
-        keys = touched_by(event.payload)
-        published = event.kind is EventKind.PUBLISHED
-    try:
-        # One short transaction per feed, so that one feed's lock is never held while
-        # another is built.
-        for key in keys:
-            with session_scope() as session:
-                changed = refresh(session, key, settings)
-                # WebSub §7: planned with the new bytes, so they commit together or not.
-                subscription_ids = websub.plan_pushes(session, changed, utcnow(), settings)
-            on_feeds_changed(list(changed))
-            bell.ring_websub_pushes(subscription_ids)
+OnFeedsChanged = Callable[[list[str]], None]
+
+
+def handle(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) -> None:
+    """Both steps in one go."""
+    if start(event_id, settings, on_feeds_changed):
+        finish(event_id, settings, on_feeds_changed)
+
+
+def start(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) -> bool:
+    """Step one: the "all" feed. True when step two is owed."""
+    pending = _pending(event_id)
+    if pending is None:
+        return False
+    keys, _ = pending
+    with _failures_recorded(event_id):
+        _refresh([key for key in keys if key == FIRST], settings, on_feeds_changed)
+    return True
+
+
+def finish(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) -> None:
+    """Step two: the other feeds, the partners and the digests; then the event is done.
+
+    Both steps are safe to run twice, or at once in two workers: each converges on the
+    database.
+    """
+    pending = _pending(event_id)
+    if pending is None:
+        return
+    keys, published = pending
+    with _failures_recorded(event_id):
+        _refresh([key for key in keys if key != FIRST], settings, on_feeds_changed)
         bell.ring_pushes(_notify_partners(event_id))
         if published:
             # Immediate digests: the burst's window closes this long after its first article.
             bell.ring_plan_digests(delay=settings.digest_window_seconds)
+    with session_scope() as session:
+        outbox.mark_handled(session, event_id, utcnow())
+        following = outbox.next_unhandled(session, event_id)
+    bell.ring_events([following] if following is not None else [])
+
+
+def _pending(event_id: int) -> tuple[list[FeedKey], bool] | None:
+    """The feeds the event touches and whether it publishes; None if it is done or waits."""
+    with session_scope() as session:
+        event = session.get(OutboxEvent, event_id)
+        if event is None or event.handled_at is not None:
+            return None
+        if outbox.earlier_unhandled(session, event) is not None:
+            return None  # its turn comes when the earlier one is done (or at the next sweep)
+        return touched_by(event.payload), event.kind is EventKind.PUBLISHED
+
+
+def _refresh(keys: list[FeedKey], settings: Settings, on_feeds_changed: OnFeedsChanged) -> None:
+    # One short transaction per feed, so that one feed's lock is never held while another
+    # is built.
+    for key in keys:
+        with session_scope() as session:
+            changed = refresh(session, key, settings)
+            # WebSub §7: planned with the new bytes, so they commit together or not.
+            subscription_ids = websub.plan_pushes(session, changed, utcnow(), settings)
+        on_feeds_changed(list(changed))
+        bell.ring_websub_pushes(subscription_ids)
+
+
+@contextmanager
+def _failures_recorded(event_id: int) -> Iterator[None]:
+    """A failure is kept on the event, which the sweeper rings again after a backoff."""
+    try:
+        yield
     except Exception as exc:
         log.exception("event %s failed", event_id)
         with session_scope() as session:
             outbox.record_failure(session, event_id, f"{type(exc).__name__}: {exc}", utcnow())
         raise
-    with session_scope() as session:
-        outbox.mark_handled(session, event_id, utcnow())
-        following = outbox.next_unhandled(session, event_id)
-    bell.ring_events([following] if following is not None else [])
 
 
 def _notify_partners(event_id: int) -> list[int]:

@@ -15,7 +15,13 @@ from worker.app import app
 
 @app.task(name=bell.DISPATCH_EVENT, acks_late=True)
 def dispatch_event(event_id: int) -> None:
-    events.handle(event_id, get_settings(), _announce)
+    if events.start(event_id, get_settings(), _announce):
+        bell.ring_finish_event(event_id)
+
+
+@app.task(name=bell.FINISH_EVENT, acks_late=True)
+def finish_event(event_id: int) -> None:
+    events.finish(event_id, get_settings(), _announce)
 
 
 @app.task(name="budkavle.sweep_outbox", acks_late=True)

@@ -15,7 +15,7 @@ from config import get_settings
 from feeds import store
 from newsroom import articles, outbox
 from newsroom.db import session_scope
-from newsroom.models import OutboxEvent, utcnow
+from newsroom.models import FeedDocumentRow, OutboxEvent, utcnow
 from newsroom.schemas import ArticleIn
 from tests.support import ADMIN, Server, article, wait_for
 from worker import events
@@ -70,6 +70,48 @@ def test_an_event_handled_twice_changes_nothing_the_second_time(db: str) -> None
         first.body, first.etag, first.last_modified,
     )  # fmt: skip
     assert announced[len(announced) // 2 :] == [[], [], [], []], "second run: no changes"
+
+
+def stored_at(path: str) -> float | None:
+    with session_scope() as session:
+        row = session.get(FeedDocumentRow, path)
+        return row.stored_at.timestamp() if row is not None else None
+
+
+def test_the_first_step_builds_all_and_the_second_the_rest(db: str) -> None:
+    event_id = _publish(article())
+    tag_feeds = ["tags/borlange.atom", "tags/nordiskt-samarbete.atom", "lang/sv.atom"]
+
+    assert events.start(event_id, get_settings(), lambda _: None) is True
+    assert stored_at("all.atom") is not None
+    assert [stored_at(path) for path in tag_feeds] == [None, None, None]
+    assert [e.id for e in pending_events()] == [event_id], "not handled before step two"
+
+    events.finish(event_id, get_settings(), lambda _: None)
+    assert None not in [stored_at(path) for path in tag_feeds]
+    assert pending_events() == []
+    assert events.start(event_id, get_settings(), lambda _: None) is False, "done: no step two"
+
+
+def test_a_newer_first_step_goes_ahead_of_an_older_second_step(db: str) -> None:
+    """The second step waits at the lowest priority in the real Redis, behind the bell of
+    a newer publish, however long it has been waiting."""
+    from celery.contrib.testing.worker import start_worker
+
+    from worker import bell
+    from worker.app import app
+
+    older = _publish(article(tags=["Falun"]))
+    events.start(older, get_settings(), lambda _: None)
+    bell.ring_finish_event(older)
+    newer = _publish(article(title="Snöstorm väntas över Uleåborg", slug="snostorm", tags=[]))
+    bell.ring_events([newer])
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        wait_for(lambda: pending_events() == [], timeout=20, interval=0.1, what="both handled")
+    newer_in_all, older_in_falun = stored_at("all.atom"), stored_at("tags/falun.atom")
+    assert newer_in_all is not None and older_in_falun is not None
+    assert newer_in_all < older_in_falun
 
 
 def test_a_failing_event_is_recorded_and_backs_off(db: str) -> None:

@@ -30,9 +30,10 @@ Renderer = Callable[[FeedDocument, Sequence[Entry]], bytes]
 # Where the entries go in a document rendered without any.
 InsertionPoint = Callable[[bytes], int]
 
-# Entries kept per format: the newest of every feed a worker or web process rendered
-# lately, a few KB each. A miss costs one entry's render, never a wrong byte.
-ENTRIES_KEPT = 2048
+# Entries kept per format and process: a publish touches ~5 feeds of 50 entries, mostly
+# the same ones. Each kept entry holds its bytes and its Entry, ~10 KB for a news
+# article: ~15 MB for the three formats. A miss costs one entry's render, never a wrong byte.
+ENTRIES_KEPT = 512
 
 # The feed an entry is rendered in on its own, to cut the entry's bytes out of it.
 _FRAME = FeedDocument(

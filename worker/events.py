@@ -1,10 +1,10 @@
 """Handling one outbox event: every consumer converges, then the event is marked done.
 
 In two steps, run by two tasks: first the "all" feed, the one most read, at once; then
-the article's other feeds, the partners and the digests, in a task that yields to the
-first steps of newer events (bell.ring_finish_event). So in a burst of publishes each
-article reaches all.atom without queueing behind the tag and language feeds of the
-articles before it, and those feeds catch up behind.
+the article's other feeds, the partners and the digests, in a task sent at the lowest
+priority, so that the first steps of newer events go ahead of it (bell.ring_finish_event).
+In a burst of publishes each article thus reaches all.atom without queueing behind the
+tag and language feeds of the articles before it; those feeds catch up behind.
 """
 
 from __future__ import annotations

@@ -222,7 +222,12 @@ def _retry_after(value: str, now: datetime) -> timedelta | None:
 
 
 def _next_in_chain(session: Session, delivery: PartnerDelivery, now: datetime) -> list[int]:
-    """The partner's next pending delivery of the same article, held back for order."""
+    """The partner's next pending delivery of the same article, held back for order.
+
+    Locked: a claim of it that saw this one still pending may be about to commit a time
+    after this one's lease; reading its time before that commit, this would leave it
+    there, and the delivery would wait for the sweeper.
+    """
     following = session.scalar(
         select(PartnerDelivery)
         .where(
@@ -233,6 +238,7 @@ def _next_in_chain(session: Session, delivery: PartnerDelivery, now: datetime) -
         )
         .order_by(PartnerDelivery.event_id)
         .limit(1)
+        .with_for_update()
     )
     if following is None:
         return []

@@ -1,9 +1,10 @@
 """Articles out of the database, into feed documents: the current one and archive pages.
 
-RFC 5005 archives: the published articles of a feed, oldest first, cut into pages of
-``feed_size``; page 1 holds the oldest. Only full pages are archives, and the current
-document (the newest ``feed_size``) points to the newest of them with prev-archive, so a
-reader paging back from the current document sees every entry.
+RFC 5005 archives: a feed's archive slots (feeds.archive), cut into pages of
+``feed_size``; page 1 holds the first slots, the articles that appeared first. Only full
+pages are archives, and the current document (the newest ``feed_size``) points to the
+newest of them with prev-archive, so a reader paging back from the current document sees
+every entry. A retracted article stays in its slot: Atom shows its tombstone there.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from config import Settings
 from feeds.keys import FeedKey
 from feeds.model import Entry, FeedDocument, Image, Links, Tag, Tombstone
 from newsroom.languages import language_name
-from newsroom.models import Article, ArticleStatus, article_tags
+from newsroom.models import ArchiveSlot, Article, ArticleStatus, article_tags
 from newsroom.models import Tag as TagRow
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -34,7 +35,7 @@ def current(session: Session, key: FeedKey, settings: Settings) -> FeedDocument:
     params = {"value": key.value, "size": size, "retracted": max(settings.feed_tombstones, 1)}
     entries = _entries(session, statements.newest, params, settings)
     retracted = session.execute(statements.retracted, params).all()
-    full_pages = (session.scalar(statements.count, params) or 0) // size
+    full_pages = _full_pages(session, key, size)
     base = _feeds_base(settings)
     links = Links(
         home=settings.public_url + "/",
@@ -53,26 +54,23 @@ def current(session: Session, key: FeedKey, settings: Settings) -> FeedDocument:
 
 @dataclass(frozen=True)
 class _Statements:
-    """What current() runs, built once per kind of feed: building a statement cost more
-    than running it. Parameters: value (the tag or language), size, retracted."""
+    """What a document is read with, built once per kind of feed: building a statement
+    cost more than running it. Parameters: value (the tag or language), and for
+    current() size and retracted, for archive_page() feed, first and last."""
 
-    newest: Select[Any]  # the newest published articles' entry columns
-    retracted: Select[Any]  # the newest retractions, for tombstones
-    count: Select[Any]  # how many are published, for the archive pages
+    newest: Select[Any]  # the published articles' entry columns, newest first
+    retracted: Select[Any]  # the retracted articles, for tombstones
 
 
 @cache
 def _current_statements(kind: str) -> _Statements:
     return _Statements(
-        newest=_selection(kind, ArticleStatus.PUBLISHED)
+        newest=selection(kind, ArticleStatus.PUBLISHED)
         .order_by(Article.published_at.desc(), Article.id.desc())
         .limit(bindparam("size")),
-        retracted=_selection(kind, ArticleStatus.RETRACTED, *_TOMBSTONE_COLUMNS)
+        retracted=selection(kind, ArticleStatus.RETRACTED, *_TOMBSTONE_COLUMNS)
         .order_by(Article.retracted_at.desc().nulls_last(), Article.id.desc())
         .limit(bindparam("retracted")),
-        count=select(func.count()).select_from(
-            _selection(kind, ArticleStatus.PUBLISHED, Article.id).subquery()
-        ),
     )
 
 
@@ -80,19 +78,14 @@ def archive_page(
     session: Session, key: FeedKey, page: int, settings: Settings
 ) -> FeedDocument | None:
     size = settings.feed_size
-    params = {"value": key.value}
-    full_pages = (session.scalar(_current_statements(key.kind).count, params) or 0) // size
+    full_pages = _full_pages(session, key, size)
     if not 1 <= page <= full_pages:
         return None
-    oldest_first = _entries(
-        session,
-        _selection(key.kind, ArticleStatus.PUBLISHED)
-        .order_by(Article.published_at, Article.id)
-        .offset((page - 1) * size)
-        .limit(size),
-        params,
-        settings,
-    )
+    first, last = (page - 1) * size + 1, page * size
+    params = {"value": key.value, "feed": str(key), "first": first, "last": last}
+    statements = _archive_statements(key.kind)
+    entries = _entries(session, statements.newest, params, settings)
+    retracted = session.execute(statements.retracted, params).all()
     base = _feeds_base(settings)
     links = Links(
         home=settings.public_url + "/",
@@ -102,7 +95,37 @@ def archive_page(
         prev_archive=key.urls(base, page - 1) if page > 1 else None,
         next_archive=key.urls(base, page + 1) if page < full_pages else None,
     )
-    return _document(session, key, settings, links, oldest_first[::-1], archive=True)
+    tombstones = [_tombstone(row, settings) for row in retracted]
+    return _document(session, key, settings, links, entries, tombstones=tombstones, archive=True)
+
+
+@cache
+def _archive_statements(kind: str) -> _Statements:
+    """An archive page's articles: those in its slots ("first" to "last" of "feed") that
+    are still in the feed; published ones as entries, retracted ones as tombstones."""
+
+    def in_page(status: ArticleStatus, *columns: Any) -> Select[Any]:
+        return (
+            selection(kind, status, *columns)
+            .join(ArchiveSlot, ArchiveSlot.article_id == Article.id)
+            .where(
+                ArchiveSlot.feed_key == bindparam("feed"),
+                ArchiveSlot.position.between(bindparam("first"), bindparam("last")),
+            )
+            .order_by(ArchiveSlot.position.desc())
+        )
+
+    return _Statements(
+        newest=in_page(ArticleStatus.PUBLISHED),
+        retracted=in_page(ArticleStatus.RETRACTED, *_TOMBSTONE_COLUMNS),
+    )
+
+
+_SLOTS = select(func.count()).where(ArchiveSlot.feed_key == bindparam("feed"))
+
+
+def _full_pages(session: Session, key: FeedKey, size: int) -> int:
+    return (session.scalar(_SLOTS, {"feed": str(key)}) or 0) // size
 
 
 def for_partner(
@@ -258,7 +281,7 @@ def _figure(image: Image) -> str:
     return f'<figure><img src="{src}" alt="{alt}">{caption}</figure>'
 
 
-def _selection(kind: str, status: ArticleStatus, *columns: Any) -> Select[Any]:
+def selection(kind: str, status: ArticleStatus, *columns: Any) -> Select[Any]:
     """The articles in ``status`` of a feed of ``kind``, whose tag or language is the
     parameter "value": ``columns`` of them, _ENTRY_COLUMNS by default."""
     query = select(*(columns or _ENTRY_COLUMNS)).where(Article.status == status)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import Settings
-from feeds import query, store
+from feeds import archive, query, store
 from feeds.keys import FeedKey
 from feeds.model import CONTENT_TYPES
 from feeds.render import render_every_format
@@ -14,14 +14,20 @@ from newsroom.db import lock
 from newsroom.models import Article, Tag
 
 
-def refresh(session: Session, key: FeedKey, settings: Settings) -> dict[str, str]:
+def refresh(
+    session: Session, key: FeedKey, settings: Settings, *, article_id: int | None = None
+) -> dict[str, str]:
     """Converge the stored documents of ``key`` on the database; the paths that changed,
     with their new ETags.
 
-    Two workers may refresh the same feed at once for two publishes. The lock makes the
-    second one read after the first one wrote, so the newest bytes always win.
+    ``article_id``: the article whose change this follows, which gets its archive slot
+    here if it is new in the feed; without it, every article that lacks one does (a
+    rebuild, slower). Two workers may refresh the same feed at once for two publishes.
+    The lock makes the second one read after the first one wrote, so the newest bytes
+    always win, and slots are given in turn.
     """
     lock(session, f"feed:{key}")
+    archive.place(session, key, article_id)
     document = query.current(session, key, settings)
     documents = {
         key.path(fmt): (CONTENT_TYPES[fmt], body)

@@ -10,7 +10,7 @@ change).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -18,15 +18,21 @@ from typing import Any
 import feedparser
 import httpx
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from config import get_settings
 from feeds import store
 from feeds.refresh import all_keys, refresh
 from newsroom import articles
-from newsroom.db import session_scope
-from newsroom.models import utcnow
+from newsroom.db import alembic_config, get_engine, session_scope
+from newsroom.models import ArchiveSlot, Article, OutboxEvent, utcnow
 from newsroom.schemas import ArticleIn
 from tests.support import Server, article
+from web.front import Front
+from worker import events
 
 PAGE_SIZE = 3
 PUBLIC = "https://nyheter.example"
@@ -63,12 +69,17 @@ def page_size() -> Iterator[int]:
 
 
 @pytest.fixture
-def server(page_size: int, db: str) -> Iterator[Server]:
+def app(page_size: int, db: str) -> Front:
     """The real web app, built with the small page size."""
     from web.app import create_app
 
     assert get_settings().feed_size == page_size
-    with Server.running(create_app()) as running:
+    return create_app()
+
+
+@pytest.fixture
+def server(app: Front) -> Iterator[Server]:
+    with Server.running(app) as running:
         yield running
 
 
@@ -88,11 +99,7 @@ def publish(stories: list[tuple[str, list[str]]], start: int = 0) -> list[str]:
             )
             created, _ = articles.create(session, data, utcnow(), grace)
             ids.append(f"urn:uuid:{created.uuid}")
-    with session_scope() as session:
-        keys = all_keys(session)
-    for key in keys:
-        with session_scope() as session:
-            refresh(session, key, settings)
+    refresh_every_feed()
     return ids
 
 
@@ -304,3 +311,175 @@ def test_tag_and_language_feeds_page_too(server: Server, seven: list[str]) -> No
     assert links(tag)["prev-archive"] == archive_url(2, "atom", "tags/inrikes")
     first = parse(server, archive_url(1, "atom", "tags/inrikes"))
     assert [entry.id for entry in first.entries] == seven[2::-1]
+
+
+def archive_bytes(server: Server, pages: range) -> dict[tuple[int, str], bytes]:
+    return {
+        (page, fmt): fetch(server, archive_url(page, fmt)).content
+        for page in pages
+        for fmt in (*XML_FORMATS, "json")
+    }
+
+
+def retract(entry_id: str) -> None:
+    """Retract the article of a feed entry id, and refresh every feed."""
+    uuid = entry_id.removeprefix("urn:uuid:")
+    with session_scope() as session:
+        slug = session.scalars(select(Article.slug).where(Article.uuid == uuid)).one()
+        articles.retract(session, slug, utcnow(), timedelta(seconds=1))
+    refresh_every_feed()
+
+
+def test_a_retraction_leaves_every_page_where_it_was(
+    app: Front, server: Server, seven: list[str]
+) -> None:
+    """§4: an archive's entries do not change. The retracted article's slot stays taken
+    (Atom: by its RFC 6721 tombstone), so no later entry moves to an earlier page."""
+    before = archive_bytes(server, range(1, 3))
+    retract(seven[1])
+    app.cache.clear()  # archive pages are built on request and kept a few seconds
+
+    page_2 = {k: v for k, v in before.items() if k[0] == 2}
+    assert archive_bytes(server, range(2, 3)) == page_2
+    first = parse(server, archive_url(1, "atom"))
+    assert [entry.id for entry in first.entries] == [seven[2], seven[0]]
+    deleted = ET.fromstring(fetch(server, archive_url(1, "atom")).content).findall(
+        "{http://purl.org/atompub/tombstones/1.0}deleted-entry"
+    )
+    assert [tombstone.get("ref") for tombstone in deleted] == [seven[1]]
+    for fmt in ("rss", "json"):
+        seen, visited = follow_back(server, fmt)
+        assert set(seen) == set(seven) - {seven[1]}, fmt
+        assert visited[1:] == [archive_url(2, fmt), archive_url(1, fmt)]
+
+
+def test_a_backdated_article_takes_the_next_slot(
+    app: Front, server: Server, seven: list[str]
+) -> None:
+    """Published today with a date before every other: it joins the archive at the end,
+    on the page being filled, not on page 1 where its date would put it."""
+    before = archive_bytes(server, range(1, 3))
+    [backdated] = publish([("Gamla bilder visar Umeå före branden 1888", ["Umeå"])], start=-72)
+    app.cache.clear()
+    assert archive_bytes(server, range(1, 3)) == before
+
+    [ninth] = publish([("Rekordkyla i Arjeplog: minus 41 grader", ["Norrbotten"])], start=8)
+    app.cache.clear()
+    third = parse(server, archive_url(3, "atom"))
+    assert [entry.id for entry in third.entries] == [ninth, backdated, seven[6]]
+    # Page 2 now links page 3 (next-archive); its entries stay.
+    page_1 = {k: v for k, v in before.items() if k[0] == 1}
+    assert archive_bytes(server, range(1, 2)) == page_1
+    assert [entry.id for entry in parse(server, archive_url(2, "atom")).entries] == seven[5:2:-1]
+
+
+def slots(key: str) -> list[int]:
+    """The article ids in a feed's archive slots, first slot first."""
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(ArchiveSlot.article_id)
+                .where(ArchiveSlot.feed_key == key)
+                .order_by(ArchiveSlot.position)
+            )
+        )
+
+
+def handle(change: Callable[[Session], tuple[Article, OutboxEvent | None]]) -> int:
+    """Make a change, then handle its event as the worker does; the article's id."""
+    with session_scope() as session:
+        changed, event = change(session)
+        assert event is not None
+        article_id, event_id = changed.id, event.id
+    events.handle(event_id, get_settings(), lambda _: None)
+    return article_id
+
+
+def test_the_worker_gives_slots_as_articles_reach_feeds(db: str) -> None:
+    now, grace = utcnow(), timedelta(seconds=1)
+
+    def create(title: str, tags: list[str], hours_ago: int) -> int:
+        published = (now - timedelta(hours=hours_ago)).isoformat()
+        data = ArticleIn(**article(title=title, tags=tags, published_at=published))
+        return handle(lambda session: articles.create(session, data, now, grace))
+
+    umea = create("Isläggningen på Umeälven försenad", ["Umeå"], 1)
+    backdated = create("Umeå före branden 1888", ["Umeå", "Historia"], 1000)
+    falun = create("Falu gruva lockar rekordmånga besökare", ["Falun"], 2)
+    assert slots("all") == slots("lang/sv") == [umea, backdated, falun]
+    assert slots("tags/umea") == [umea, backdated]
+    assert slots("tags/historia") == [backdated]
+
+    # Tagged Falun in an update: a newcomer in that feed, at its end; retracted: in place.
+    moved = ArticleIn(**article(title="Isläggningen på Umeälven försenad", tags=["Falun"]))
+    handle(lambda session: articles.update(session, slug_of(umea), moved, now, grace))
+    handle(lambda session: articles.retract(session, slug_of(backdated), now, grace))
+    assert slots("tags/falun") == [falun, umea]
+    assert slots("tags/umea") == [umea, backdated]
+    assert slots("all") == [umea, backdated, falun]
+
+
+def slug_of(article_id: int) -> str:
+    with session_scope() as session:
+        return session.scalars(select(Article.slug).where(Article.id == article_id)).one()
+
+
+def test_the_upgrade_numbers_the_published_articles_as_the_old_pages_did(db: str) -> None:
+    """Migration 0006 gives today's articles the slots a rebuild gives them: oldest first."""
+    now, grace = utcnow(), timedelta(seconds=1)
+    stories = [*STORIES, ("Utkast om Falun", ["Falun"])]
+    with session_scope() as session:
+        for n, (title, tags) in enumerate(stories):
+            status = "draft" if title.startswith("Utkast") else "published"
+            # Dates out of id order, two languages, one retraction, one draft.
+            published = (FIRST_PUBLISHED + timedelta(hours=(5 * n) % 7)).isoformat()
+            language = "fi" if n % 3 == 0 else "sv"
+            data = ArticleIn(
+                **article(
+                    title=title, tags=tags, published_at=published, status=status,
+                    language=language,
+                )
+            )  # fmt: skip
+            created, _ = articles.create(session, data, now, grace)
+        articles.retract(session, created.slug, now, grace)
+        articles.retract(session, slug_of_title(session, STORIES[3][0]), now, grace)
+    migrate_to("0005", command.downgrade)
+    try:
+        migrate_to("head", command.upgrade)
+        with session_scope() as session:
+            keys = [str(key) for key in all_keys(session)]
+        migrated = {key: slots(key) for key in keys}
+        assert migrated["all"], "nothing numbered"
+        refresh_every_feed_anew()
+        assert {key: slots(key) for key in keys} == migrated
+    finally:
+        migrate_to("head", command.upgrade)
+
+
+def migrate_to(revision: str, step: Callable[[Config, str], None]) -> None:
+    """As newsroom.db.migrate does, to any revision: up or down."""
+    engine = get_engine()
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        step(config, revision)
+
+
+def slug_of_title(session: Session, title: str) -> str:
+    return session.scalars(select(Article.slug).where(Article.title == title)).one()
+
+
+def refresh_every_feed() -> None:
+    settings = get_settings()
+    with session_scope() as session:
+        keys = all_keys(session)
+    for key in keys:
+        with session_scope() as session:
+            refresh(session, key, settings)
+
+
+def refresh_every_feed_anew() -> None:
+    """Forget every slot, then give them again as a rebuild does."""
+    with session_scope() as session:
+        session.execute(delete(ArchiveSlot))
+    refresh_every_feed()

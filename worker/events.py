@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from config import Settings
 from feeds.keys import FeedKey, touched_by
@@ -39,9 +40,9 @@ def start(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) -
     pending = _pending(event_id)
     if pending is None:
         return False
-    keys, _ = pending
     with _failures_recorded(event_id):
-        _refresh([key for key in keys if key == FIRST], settings, on_feeds_changed)
+        first = [key for key in pending.keys if key == FIRST]
+        _refresh(pending.article_id, first, settings, on_feeds_changed)
     return True
 
 
@@ -54,11 +55,11 @@ def finish(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) 
     pending = _pending(event_id)
     if pending is None:
         return
-    keys, published = pending
     with _failures_recorded(event_id):
-        _refresh([key for key in keys if key != FIRST], settings, on_feeds_changed)
+        rest = [key for key in pending.keys if key != FIRST]
+        _refresh(pending.article_id, rest, settings, on_feeds_changed)
         bell.ring_pushes(_notify_partners(event_id))
-        if published:
+        if pending.publishes:
             # Immediate digests: the burst's window closes this long after its first article.
             bell.ring_plan_digests(delay=settings.digest_window_seconds)
     with session_scope() as session:
@@ -67,23 +68,34 @@ def finish(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) 
     bell.ring_events([following] if following is not None else [])
 
 
-def _pending(event_id: int) -> tuple[list[FeedKey], bool] | None:
-    """The feeds the event touches and whether it publishes; None if it is done or waits."""
+@dataclass(frozen=True)
+class _Pending:
+    article_id: int
+    keys: list[FeedKey]  # the feeds the event touches, "all" first
+    publishes: bool
+
+
+def _pending(event_id: int) -> _Pending | None:
+    """What the event asks for; None if it is done or waits."""
     with session_scope() as session:
         event = session.get(OutboxEvent, event_id)
         if event is None or event.handled_at is not None:
             return None
         if outbox.earlier_unhandled(session, event) is not None:
             return None  # its turn comes when the earlier one is done (or at the next sweep)
-        return touched_by(event.payload), event.kind is EventKind.PUBLISHED
+        return _Pending(
+            event.article_id, touched_by(event.payload), event.kind is EventKind.PUBLISHED
+        )
 
 
-def _refresh(keys: list[FeedKey], settings: Settings, on_feeds_changed: OnFeedsChanged) -> None:
+def _refresh(
+    article_id: int, keys: list[FeedKey], settings: Settings, on_feeds_changed: OnFeedsChanged
+) -> None:
     # One short transaction per feed, so that one feed's lock is never held while another
     # is built.
     for key in keys:
         with session_scope() as session:
-            changed = refresh(session, key, settings)
+            changed = refresh(session, key, settings, article_id=article_id)
             # WebSub §7: planned with the new bytes, so they commit together or not.
             subscription_ids = websub.plan_pushes(session, changed, utcnow(), settings)
         on_feeds_changed(list(changed))

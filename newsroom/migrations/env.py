@@ -14,8 +14,11 @@ def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:  # `alembic` run by hand: open our own connection
         engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
-        with engine.begin() as own:
-            _run_on(own)
+        try:
+            with engine.begin() as own:
+                _run_on(own)
+        finally:
+            engine.dispose()
         return
     _run_on(connection)
 

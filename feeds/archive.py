@@ -7,7 +7,7 @@ The archive pages are cut from the slots (feeds.query.archive_page).
 
 from __future__ import annotations
 
-from sqlalchemy import exists, func, insert, select
+from sqlalchemy import exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from feeds.keys import FeedKey
@@ -15,33 +15,29 @@ from feeds.query import selection
 from newsroom.models import ArchiveSlot, Article, ArticleStatus
 
 
-def place(session: Session, key: FeedKey, article_id: int | None) -> int:
-    """Give the feed's published articles that have no slot the next ones; how many.
+def place(session: Session, key: FeedKey, article_id: int | None) -> None:
+    """Give the feed's published articles that have no slot the next ones.
 
-    ``article_id``: the one article whose change is being followed, the cheap case of every
-    publish. None: every article of the feed, oldest first (a rebuild). Call it under the
-    feed's lock (feeds.refresh), so two workers never hand out the same slot.
+    ``article_id``: the one article whose change is being followed, the case of every
+    publish. None: every article of the feed, oldest first (a rebuild). One statement
+    either way; call it under the feed's lock (feeds.refresh), so that two workers never
+    hand out the same slot.
     """
     feed = str(key)
-    unplaced = (
-        selection(key.kind, ArticleStatus.PUBLISHED, Article.id)
-        .where(
-            ~exists().where(ArchiveSlot.feed_key == feed, ArchiveSlot.article_id == Article.id)
-        )
-        .order_by(Article.published_at, Article.id)
+    last = select(func.coalesce(func.max(ArchiveSlot.position), 0)).where(
+        ArchiveSlot.feed_key == feed
     )
+    unplaced = selection(
+        key.kind,
+        ArticleStatus.PUBLISHED,
+        literal(feed),
+        last.scalar_subquery()
+        + func.row_number().over(order_by=(Article.published_at, Article.id)),
+        Article.id,
+    ).where(~exists().where(ArchiveSlot.feed_key == feed, ArchiveSlot.article_id == Article.id))
     if article_id is not None:
         unplaced = unplaced.where(Article.id == article_id)
-    ids = session.scalars(unplaced, {"value": key.value}).all()
-    if ids:
-        last = session.scalar(
-            select(func.max(ArchiveSlot.position)).where(ArchiveSlot.feed_key == feed)
-        )
-        session.execute(
-            insert(ArchiveSlot),
-            [
-                {"feed_key": feed, "position": position, "article_id": id_}
-                for position, id_ in enumerate(ids, start=(last or 0) + 1)
-            ],
-        )
-    return len(ids)
+    columns = [ArchiveSlot.feed_key, ArchiveSlot.position, ArchiveSlot.article_id]
+    # The tag or language bound in the statement: parameters given to execute() would
+    # make an ORM insert a bulk insert of those values.
+    session.execute(insert(ArchiveSlot).from_select(columns, unplaced.params(value=key.value)))

@@ -7,12 +7,17 @@ The archive pages are cut from the slots (feeds.query.archive_page).
 
 from __future__ import annotations
 
-from sqlalchemy import exists, func, insert, literal, select
+from functools import cache
+from typing import cast
+
+from sqlalchemy import Insert, String, Table, bindparam, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from feeds.keys import FeedKey
 from feeds.query import selection
 from newsroom.models import ArchiveSlot, Article, ArticleStatus
+
+_SLOTS = cast(Table, ArchiveSlot.__table__)
 
 
 def place(session: Session, key: FeedKey, article_id: int | None) -> None:
@@ -23,21 +28,27 @@ def place(session: Session, key: FeedKey, article_id: int | None) -> None:
     either way; call it under the feed's lock (feeds.refresh), so that two workers never
     hand out the same slot.
     """
-    feed = str(key)
-    last = select(func.coalesce(func.max(ArchiveSlot.position), 0)).where(
-        ArchiveSlot.feed_key == feed
-    )
+    params = {"feed": str(key), "value": key.value, "article": article_id}
+    session.execute(_placing(key.kind, one=article_id is not None), params)
+
+
+@cache
+def _placing(kind: str, *, one: bool) -> Insert:
+    """INSERT ... SELECT, built once per kind of feed. Parameters: feed (the key), value
+    (the tag or language) and, when ``one``, article."""
+    feed = bindparam("feed", type_=String)
+    # Outside the subquery, the COALESCE leaves SQLite a plain MAX over the index.
+    last = select(func.max(_SLOTS.c.position)).where(_SLOTS.c.feed_key == feed)
     unplaced = selection(
-        key.kind,
+        kind,
         ArticleStatus.PUBLISHED,
-        literal(feed),
-        last.scalar_subquery()
+        feed,
+        func.coalesce(last.scalar_subquery(), 0)
         + func.row_number().over(order_by=(Article.published_at, Article.id)),
         Article.id,
-    ).where(~exists().where(ArchiveSlot.feed_key == feed, ArchiveSlot.article_id == Article.id))
-    if article_id is not None:
-        unplaced = unplaced.where(Article.id == article_id)
-    columns = [ArchiveSlot.feed_key, ArchiveSlot.position, ArchiveSlot.article_id]
-    # The tag or language bound in the statement: parameters given to execute() would
-    # make an ORM insert a bulk insert of those values.
-    session.execute(insert(ArchiveSlot).from_select(columns, unplaced.params(value=key.value)))
+    ).where(~exists().where(_SLOTS.c.feed_key == feed, _SLOTS.c.article_id == Article.id))
+    if one:
+        unplaced = unplaced.where(Article.id == bindparam("article"))
+    # The table, not the mapped class: parameters given with an ORM insert would make it
+    # a bulk insert of those values.
+    return insert(_SLOTS).from_select(["feed_key", "position", "article_id"], unplaced)

@@ -49,6 +49,9 @@ class CachedFeed:
     identity: Variant
     gzipped: Variant | None
     loaded_at: float
+    # If-None-Match values that are exactly one of our ETags, strong or weak: what a
+    # reader sends back, found without parsing the field.
+    echoes: frozenset[str]
 
     @property
     def base_etag(self) -> str:
@@ -70,7 +73,9 @@ def prepare(stored: StoredFeed, extra_headers: dict[str, str], loaded_at: float)
         body = gzip.compress(stored.body, compresslevel=6, mtime=0)
         etag = stored.etag[:-1] + '-gzip"'
         gzipped = _variant(body, {**common, "etag": etag, "content-encoding": "gzip"})
-    return CachedFeed(stored, identity, gzipped, loaded_at)
+    etags = [variant.headers["etag"] for variant in (identity, gzipped) if variant is not None]
+    echoes = frozenset([*etags, *(f"W/{etag}" for etag in etags)])
+    return CachedFeed(stored, identity, gzipped, loaded_at, echoes)
 
 
 class FeedCache:

@@ -91,6 +91,8 @@ def not_modified(
 ) -> bool:
     if if_none_match is not None:
         # RFC 9110 §13.1.2: weak comparison; when present, If-Modified-Since is ignored.
+        if if_none_match in feed.echoes:
+            return True
         tags = {tag.strip().removeprefix("W/").strip('"') for tag in if_none_match.split(",")}
         return "*" in tags or bool(tags & {feed.base_etag, feed.base_etag + "-gzip"})
     if if_modified_since:

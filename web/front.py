@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from web.feedcache import FeedCache
 from web.feeds import not_modified, variant_for
-from web.health import LATENCY, REQUESTS
+from web.httpmetrics import HTTP
 
 PREFIX = "/feeds/"
 
@@ -48,14 +48,6 @@ class Front:
     def __init__(self, app: FastAPI, cache: FeedCache) -> None:
         self.app = app
         self.cache = cache
-        # The same series web.middleware.Metrics records, with the children bound once:
-        # ``labels()`` takes a lock and builds a tuple key on every call.
-        self._latency = LATENCY.labels("feeds")
-        self._requests = {
-            (method, status): REQUESTS.labels("feeds", method, str(status))
-            for method in ("GET", "HEAD")
-            for status in (200, 304)
-        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -97,6 +89,6 @@ class Front:
             body = b"" if method == "HEAD" else variant.body
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        self._requests[method, status].inc()
-        self._latency.observe(time.perf_counter() - started)
+        # The same series as web.middleware.Metrics records.
+        HTTP.observe("feeds", method, status, time.perf_counter() - started)
         return True

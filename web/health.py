@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
@@ -17,17 +17,6 @@ from newsroom.models import Article, EmailDelivery, EmailStatus, Subscriber, utc
 from worker.bell import redis_client
 
 router = APIRouter(tags=["health"])
-
-REQUESTS = Counter(
-    "budkavle_http_requests_total", "HTTP requests served", ["area", "method", "status"]
-)
-LATENCY = Histogram(
-    "budkavle_http_request_seconds",
-    "Time to answer an HTTP request",
-    ["area"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-)
-
 
 @router.get("/healthz")
 def healthz() -> dict[str, str]:

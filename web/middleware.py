@@ -8,7 +8,7 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from web.health import LATENCY, REQUESTS
+from web.httpmetrics import HTTP
 
 
 class BodyLimit:
@@ -88,8 +88,7 @@ class Metrics:
         try:
             await self.app(scope, receive, record)
         finally:
-            REQUESTS.labels(area, scope["method"], str(status)).inc()
-            LATENCY.labels(area).observe(time.perf_counter() - started)
+            HTTP.observe(area, scope["method"], status, time.perf_counter() - started)
 
 
 def _area(path: str) -> str:

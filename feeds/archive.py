@@ -37,7 +37,6 @@ def _placing(kind: str, *, one: bool) -> Insert:
     """INSERT ... SELECT, built once per kind of feed. Parameters: feed (the key), value
     (the tag or language) and, when ``one``, article."""
     feed = bindparam("feed", type_=String)
-    # Outside the subquery, the COALESCE leaves SQLite a plain MAX over the index.
     last = select(func.max(_SLOTS.c.position)).where(_SLOTS.c.feed_key == feed)
     unplaced = selection(
         kind,

@@ -1,7 +1,8 @@
 """Archive slots: each article's place in a feed's RFC 5005 archive, given once.
 
-An article gets the next slot of a feed when it is first seen there published, and keeps
-it: retracted, backdated, updated or moved out of the feed, it never shifts the others.
+An article gets the next slot of a feed when the worker follows its publication there
+(or, at the latest, a rebuild), and keeps it: retracted, backdated, updated or moved out
+of the feed, it never shifts the others.
 The archive pages are cut from the slots (feeds.query.archive_page).
 """
 
@@ -10,7 +11,18 @@ from __future__ import annotations
 from functools import cache
 from typing import cast
 
-from sqlalchemy import Insert, String, Table, bindparam, exists, func, insert, select
+from sqlalchemy import (
+    Insert,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from feeds.keys import FeedKey
@@ -20,22 +32,24 @@ from newsroom.models import ArchiveSlot, Article, ArticleStatus
 _SLOTS = cast(Table, ArchiveSlot.__table__)
 
 
-def place(session: Session, key: FeedKey, article_id: int | None) -> None:
+def place(session: Session, key: FeedKey, *, article_id: int | None, newest: int) -> None:
     """Give the feed's published articles that have no slot the next ones.
 
-    ``article_id``: the one article whose change is being followed, the case of every
-    publish. None: every article of the feed, oldest first (a rebuild). One statement
-    either way; call it under the feed's lock (feeds.refresh), so that two workers never
-    hand out the same slot.
+    ``article_id``: the article whose change is being followed, the case of every publish;
+    with it, any of the feed's ``newest`` articles without a slot (one whose event a
+    worker without slots handled, during an upgrade) gets one too. None: every article
+    of the feed, oldest first (a rebuild). One statement either way; call it under the
+    feed's lock (feeds.refresh), so that two workers never hand out the same slot.
     """
-    params = {"feed": str(key), "value": key.value, "article": article_id}
+    params = {"feed": str(key), "value": key.value, "article": article_id, "newest": newest}
     session.execute(_placing(key.kind, one=article_id is not None), params)
 
 
 @cache
 def _placing(kind: str, *, one: bool) -> Insert:
     """INSERT ... SELECT, built once per kind of feed. Parameters: feed (the key), value
-    (the tag or language) and, when ``one``, article."""
+    (the tag or language) and, when ``one``, article and newest (how many of the newest
+    articles to look at)."""
     feed = bindparam("feed", type_=String)
     last = select(func.max(_SLOTS.c.position)).where(_SLOTS.c.feed_key == feed)
     unplaced = selection(
@@ -47,7 +61,18 @@ def _placing(kind: str, *, one: bool) -> Insert:
         Article.id,
     ).where(~exists().where(_SLOTS.c.feed_key == feed, _SLOTS.c.article_id == Article.id))
     if one:
-        unplaced = unplaced.where(Article.id == bindparam("article"))
+        # Read from the candidates' ids, so that neither database reads every article.
+        newest = (
+            selection(kind, ArticleStatus.PUBLISHED, Article.id)
+            .order_by(Article.published_at.desc(), Article.id.desc())
+            .limit(bindparam("newest"))
+            .correlate(None)
+            .subquery()
+        )
+        candidates = union(
+            select(bindparam("article", type_=Integer).label("id")), select(newest.c.id)
+        ).subquery()
+        unplaced = unplaced.select_from(candidates).join(Article, Article.id == candidates.c.id)
     # The table, not the mapped class: parameters given with an ORM insert would make it
     # a bulk insert of those values.
     return insert(_SLOTS).from_select(["feed_key", "position", "article_id"], unplaced)

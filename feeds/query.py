@@ -2,9 +2,10 @@
 
 RFC 5005 archives: a feed's archive slots (feeds.archive), cut into pages of
 ``feed_size``; page 1 holds the first slots, the articles that appeared first. Only full
-pages are archives, and the current document (the newest ``feed_size``) points to the
-newest of them with prev-archive, so a reader paging back from the current document sees
-every entry. A retracted article stays in its slot: Atom shows its tombstone there.
+pages are archives, and the current document (the newest ``feed_size``, and any article
+in the slots after the last full page) points to the newest of them with prev-archive, so
+a reader paging back from the current document sees every entry. A retracted article
+stays in its slot: Atom shows its tombstone there.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def current(session: Session, key: FeedKey, settings: Settings) -> FeedDocument:
     entries = _entries(session, statements.newest, params, settings)
     retracted = session.execute(statements.retracted, params).all()
     full_pages = _full_pages(session, key, size)
+    # RFC 5005 §2: the current document and the archives hold every entry between them.
+    # The slots after the last full page are on no archive page yet; an article there
+    # that is not among the newest (published with an old date) is shown here too.
+    shown = [entry.uid.removeprefix("urn:uuid:") for entry in entries]
+    unarchived = {"value": key.value, "feed": str(key), "archived": full_pages * size}
+    entries += _entries(session, _unarchived(key.kind), {**unarchived, "shown": shown}, settings)
     base = _feeds_base(settings)
     links = Links(
         home=settings.public_url + "/",
@@ -121,11 +128,28 @@ def _archive_statements(kind: str) -> _Statements:
     )
 
 
-_SLOTS = select(func.count()).where(ArchiveSlot.feed_key == bindparam("feed"))
+@cache
+def _unarchived(kind: str) -> Select[Any]:
+    """The published articles in slots after "archived" of "feed", but for those "shown"."""
+    return (
+        selection(kind, ArticleStatus.PUBLISHED)
+        .join(ArchiveSlot, ArchiveSlot.article_id == Article.id)
+        .where(
+            ArchiveSlot.feed_key == bindparam("feed"),
+            ArchiveSlot.position > bindparam("archived"),
+            Article.uuid.not_in(bindparam("shown", expanding=True)),
+        )
+        .order_by(Article.published_at.desc(), Article.id.desc())
+    )
+
+
+# The last slot given, not how many there are: a deleted article leaves a hole (ON DELETE
+# CASCADE), and the pages are cut by position.
+_LAST_SLOT = select(func.max(ArchiveSlot.position)).where(ArchiveSlot.feed_key == bindparam("feed"))
 
 
 def _full_pages(session: Session, key: FeedKey, size: int) -> int:
-    return (session.scalar(_SLOTS, {"feed": str(key)}) or 0) // size
+    return (session.scalar(_LAST_SLOT, {"feed": str(key)}) or 0) // size
 
 
 def for_partner(

@@ -27,7 +27,7 @@ def refresh(
     always win, and slots are given in turn.
     """
     lock(session, f"feed:{key}")
-    archive.place(session, key, article_id)
+    archive.place(session, key, article_id=article_id, newest=settings.feed_size)
     document = query.current(session, key, settings)
     documents = {
         key.path(fmt): (CONTENT_TYPES[fmt], body)

@@ -362,6 +362,12 @@ def test_a_backdated_article_takes_the_next_slot(
     [backdated] = publish([("Gamla bilder visar Umeå före branden 1888", ["Umeå"])], start=-72)
     app.cache.clear()
     assert archive_bytes(server, range(1, 3)) == before
+    # Not among the newest three, on no full page yet: the current document shows it.
+    current = parse(server, "/feeds/all.atom")
+    assert [entry.id for entry in current.entries] == [seven[6], seven[5], seven[4], backdated]
+    for fmt in (*XML_FORMATS, "json"):
+        seen, _ = follow_back(server, fmt)
+        assert set(seen) == {*seven, backdated}, fmt
 
     [ninth] = publish([("Rekordkyla i Arjeplog: minus 41 grader", ["Norrbotten"])], start=8)
     app.cache.clear()
@@ -417,6 +423,38 @@ def test_the_worker_gives_slots_as_articles_reach_feeds(db: str) -> None:
     assert slots("tags/falun") == [falun, umea]
     assert slots("tags/umea") == [umea, backdated]
     assert slots("all") == [umea, backdated, falun]
+
+
+def test_an_article_a_worker_gave_no_slot_gets_one_while_it_is_new(db: str) -> None:
+    """As after an upgrade, when a worker without slots handled its event: the next
+    publish in the same feed places it, since it is among the feed's newest."""
+    now, grace = utcnow(), timedelta(seconds=1)
+
+    def create(title: str) -> int:
+        data = ArticleIn(**article(title=title, tags=["Umeå"]))
+        return handle(lambda session: articles.create(session, data, now, grace))
+
+    first = create("Isläggningen på Umeälven försenad")
+    with session_scope() as session:
+        session.execute(delete(ArchiveSlot).where(ArchiveSlot.article_id == first))
+    second = create("Översvämningar i Umeå: så förbereder sig kommunen")
+    assert slots("all") == slots("tags/umea") == [first, second]
+
+
+def test_deleted_articles_leave_the_pages_where_they_were(
+    app: Front, server: Server, seven: list[str]
+) -> None:
+    """Rows deleted by hand (their slots go with them, ON DELETE CASCADE): the pages are
+    still cut by position, and the current document still points to page 2."""
+    with session_scope() as session:
+        uuids = [entry_id.removeprefix("urn:uuid:") for entry_id in seven[:2]]
+        session.execute(delete(Article).where(Article.uuid.in_(uuids)))
+    refresh_every_feed()
+    app.cache.clear()
+    current = parse(server, "/feeds/all.atom")
+    assert links(current)["prev-archive"] == archive_url(2, "atom")
+    assert [e.id for e in parse(server, archive_url(2, "atom")).entries] == seven[5:2:-1]
+    assert [e.id for e in parse(server, archive_url(1, "atom")).entries] == [seven[2]]
 
 
 def slug_of(article_id: int) -> str:

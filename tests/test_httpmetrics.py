@@ -72,3 +72,13 @@ def test_buckets_count_up_to_and_including_their_bound() -> None:
     assert bucket(str(BUCKETS[-1])) == 4
     count = samples["budkavle_http_request_seconds_count", (("area", "pages"),)]
     assert bucket("+Inf") == count == 5
+
+
+def test_declared_series_show_at_zero_before_any_request() -> None:
+    metrics = HttpMetrics()
+    metrics.declare("feeds", ("GET", "HEAD"), (200, 304))
+    samples = scrape(metrics)
+    assert samples["budkavle_http_requests_total", FEEDS] == 0
+    assert samples["budkavle_http_request_seconds_count", (("area", "feeds"),)] == 0
+    metrics.observe("feeds", "GET", 304, 0.0001)
+    assert scrape(metrics)["budkavle_http_requests_total", FEEDS] == 1

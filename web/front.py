@@ -48,6 +48,7 @@ class Front:
     def __init__(self, app: FastAPI, cache: FeedCache) -> None:
         self.app = app
         self.cache = cache
+        HTTP.declare("feeds", ("GET", "HEAD"), (200, 304))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

@@ -5,7 +5,8 @@ prometheus_client's Counter and Histogram take a mutex on every change: three pe
 half of what web/front.py spends on a feed cache hit (bench/RESULTS.md, session 4). Here
 each thread counts into tallies of its own, which no other thread writes: an event loop's
 thread, usually, one per web process. A scrape reads copies of them all and adds them up;
-a copy of a dict or list is made while holding the GIL, so it never sees half a change.
+CPython (with its GIL, as 3.11 has) copies a dict or list in one step, so a scrape never
+sees half a change. Unlike prometheus_client's own, these series carry no ``_created``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ class HttpMetrics(Collector):
         self._local = threading.local()
         self._tallies: list[_Tally] = []
         self._lock = threading.Lock()  # taken once per thread, to add its tally
+
+    def declare(self, area: str, methods: tuple[str, ...], statuses: tuple[int, ...]) -> None:
+        """Show these series from the start, at zero: rate() then sees their first request."""
+        tally = self._tally()
+        for method in methods:
+            for status in statuses:
+                tally.requests.setdefault((area, method, status), 0)
+        tally.buckets.setdefault(area, [0] * (len(BUCKETS) + 1))
 
     def observe(self, area: str, method: str, status: int, seconds: float) -> None:
         """One request answered: its area of the service, method, status and duration."""

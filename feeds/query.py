@@ -113,12 +113,8 @@ def _archive_statements(kind: str) -> _Statements:
 
     def in_page(status: ArticleStatus, *columns: Any) -> Select[Any]:
         return (
-            selection(kind, status, *columns)
-            .join(ArchiveSlot, ArchiveSlot.article_id == Article.id)
-            .where(
-                ArchiveSlot.feed_key == bindparam("feed"),
-                ArchiveSlot.position.between(bindparam("first"), bindparam("last")),
-            )
+            _slotted(kind, status, *columns)
+            .where(ArchiveSlot.position.between(bindparam("first"), bindparam("last")))
             .order_by(ArchiveSlot.position.desc())
         )
 
@@ -132,14 +128,21 @@ def _archive_statements(kind: str) -> _Statements:
 def _unarchived(kind: str) -> Select[Any]:
     """The published articles in slots after "archived" of "feed", but for those "shown"."""
     return (
-        selection(kind, ArticleStatus.PUBLISHED)
-        .join(ArchiveSlot, ArchiveSlot.article_id == Article.id)
+        _slotted(kind, ArticleStatus.PUBLISHED)
         .where(
-            ArchiveSlot.feed_key == bindparam("feed"),
             ArchiveSlot.position > bindparam("archived"),
             Article.uuid.not_in(bindparam("shown", expanding=True)),
         )
         .order_by(Article.published_at.desc(), Article.id.desc())
+    )
+
+
+def _slotted(kind: str, status: ArticleStatus, *columns: Any) -> Select[Any]:
+    """selection(), joined to the articles' slots in the feed named by "feed"."""
+    return (
+        selection(kind, status, *columns)
+        .join(ArchiveSlot, ArchiveSlot.article_id == Article.id)
+        .where(ArchiveSlot.feed_key == bindparam("feed"))
     )
 
 

@@ -19,7 +19,10 @@ T = TypeVar("T")
 class Server:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self.client = httpx.Client(base_url=base_url, timeout=10)
+        # uvicorn closes a connection idle for 5 s, and httpx would keep it for 5 s too:
+        # a request sent in that same instant meets a reset. The client lets go first.
+        limits = httpx.Limits(keepalive_expiry=1.0)
+        self.client = httpx.Client(base_url=base_url, timeout=10, limits=limits)
 
     @classmethod
     @contextmanager

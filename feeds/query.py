@@ -4,8 +4,9 @@ RFC 5005 archives: a feed's archive slots (feeds.archive), cut into pages of
 ``feed_size``; page 1 holds the first slots, the articles that appeared first. Only full
 pages are archives, and the current document (the newest ``feed_size``, and any article
 in the slots after the last full page) points to the newest of them with prev-archive, so
-a reader paging back from the current document sees every entry. A retracted article
-stays in its slot: Atom shows its tombstone there.
+a reader paging back from the current document sees every entry. An article that leaves
+the feed (retracted, back to draft, or retagged) keeps its slot: Atom shows its
+tombstone there.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from config import Settings
@@ -35,7 +36,7 @@ def current(session: Session, key: FeedKey, settings: Settings) -> FeedDocument:
     # At least one retraction, even with no tombstones: the newest dates the document.
     params = {"value": key.value, "size": size, "retracted": max(settings.feed_tombstones, 1)}
     entries = _entries(session, statements.newest, params, settings)
-    retracted = session.execute(statements.retracted, params).all()
+    retracted = session.execute(statements.gone, params).all()
     full_pages = _full_pages(session, key, size)
     # RFC 5005 §2: the current document and the archives hold every entry between them.
     # The slots after the last full page are on no archive page yet; an article there
@@ -66,7 +67,7 @@ class _Statements:
     current() size and retracted, for archive_page() feed, first and last."""
 
     newest: Select[Any]  # the published articles' entry columns, newest first
-    retracted: Select[Any]  # the retracted articles, for tombstones
+    gone: Select[Any]  # the articles that left the feed, for tombstones
 
 
 @cache
@@ -75,7 +76,7 @@ def _current_statements(kind: str) -> _Statements:
         newest=selection(kind, ArticleStatus.PUBLISHED)
         .order_by(Article.published_at.desc(), Article.id.desc())
         .limit(bindparam("size")),
-        retracted=selection(kind, ArticleStatus.RETRACTED, *_TOMBSTONE_COLUMNS)
+        gone=selection(kind, ArticleStatus.RETRACTED, *_TOMBSTONE_COLUMNS)
         .order_by(Article.retracted_at.desc().nulls_last(), Article.id.desc())
         .limit(bindparam("retracted")),
     )
@@ -92,7 +93,7 @@ def archive_page(
     params = {"value": key.value, "feed": str(key), "first": first, "last": last}
     statements = _archive_statements(key.kind)
     entries = _entries(session, statements.newest, params, settings)
-    retracted = session.execute(statements.retracted, params).all()
+    gone = session.execute(statements.gone, params).all()
     base = _feeds_base(settings)
     links = Links(
         home=settings.public_url + "/",
@@ -102,25 +103,27 @@ def archive_page(
         prev_archive=key.urls(base, page - 1) if page > 1 else None,
         next_archive=key.urls(base, page + 1) if page < full_pages else None,
     )
-    tombstones = [_tombstone(row, settings) for row in retracted]
+    tombstones = [_tombstone(row, settings) for row in gone]
     return _document(session, key, settings, links, entries, tombstones=tombstones, archive=True)
 
 
 @cache
 def _archive_statements(kind: str) -> _Statements:
-    """An archive page's articles: those in its slots ("first" to "last" of "feed") that
-    are still in the feed; published ones as entries, retracted ones as tombstones."""
-
-    def in_page(status: ArticleStatus, *columns: Any) -> Select[Any]:
-        return (
-            _slotted(kind, status, *columns)
-            .where(ArchiveSlot.position.between(bindparam("first"), bindparam("last")))
-            .order_by(ArchiveSlot.position.desc())
-        )
-
+    """An archive page's articles, those in its slots ("first" to "last" of "feed"): the
+    ones still in the feed as entries; as tombstones, the ones that have left it since
+    (retracted, back to draft, or no longer of its tag or language)."""
+    in_feed = and_(Article.status == ArticleStatus.PUBLISHED, _of_feed(kind))
     return _Statements(
-        newest=in_page(ArticleStatus.PUBLISHED),
-        retracted=in_page(ArticleStatus.RETRACTED, *_TOMBSTONE_COLUMNS),
+        newest=_in_page(select(*_ENTRY_COLUMNS).where(in_feed)),
+        gone=_in_page(select(*_TOMBSTONE_COLUMNS).where(~in_feed)),
+    )
+
+
+def _in_page(query: Select[Any]) -> Select[Any]:
+    return (
+        _slotted(query)
+        .where(ArchiveSlot.position.between(bindparam("first"), bindparam("last")))
+        .order_by(ArchiveSlot.position.desc())
     )
 
 
@@ -128,7 +131,7 @@ def _archive_statements(kind: str) -> _Statements:
 def _unarchived(kind: str) -> Select[Any]:
     """The published articles in slots after "archived" of "feed", but for those "shown"."""
     return (
-        _slotted(kind, ArticleStatus.PUBLISHED)
+        _slotted(selection(kind, ArticleStatus.PUBLISHED))
         .where(
             ArchiveSlot.position > bindparam("archived"),
             Article.uuid.not_in(bindparam("shown", expanding=True)),
@@ -137,12 +140,10 @@ def _unarchived(kind: str) -> Select[Any]:
     )
 
 
-def _slotted(kind: str, status: ArticleStatus, *columns: Any) -> Select[Any]:
-    """selection(), joined to the articles' slots in the feed named by "feed"."""
-    return (
-        selection(kind, status, *columns)
-        .join(ArchiveSlot, ArchiveSlot.article_id == Article.id)
-        .where(ArchiveSlot.feed_key == bindparam("feed"))
+def _slotted(query: Select[Any]) -> Select[Any]:
+    """``query`` of articles, joined to their slots in the feed named by "feed"."""
+    return query.join(ArchiveSlot, ArchiveSlot.article_id == Article.id).where(
+        ArchiveSlot.feed_key == bindparam("feed")
     )
 
 
@@ -197,7 +198,7 @@ _ENTRY_COLUMNS: tuple[Any, ...] = (
     Article.created_at, Article.updated_at, Article.version, Article.authors,
     Article.image_url, Article.image_alt, Article.image_caption,
 )  # fmt: skip
-_TOMBSTONE_COLUMNS = (
+_TOMBSTONE_COLUMNS: tuple[Any, ...] = (
     Article.uuid,
     Article.slug,
     Article.canonical_url,
@@ -311,12 +312,16 @@ def _figure(image: Image) -> str:
 def selection(kind: str, status: ArticleStatus, *columns: Any) -> Select[Any]:
     """The articles in ``status`` of a feed of ``kind``, whose tag or language is the
     parameter "value": ``columns`` of them, _ENTRY_COLUMNS by default."""
-    query = select(*(columns or _ENTRY_COLUMNS)).where(Article.status == status)
+    return select(*(columns or _ENTRY_COLUMNS)).where(Article.status == status, _of_feed(kind))
+
+
+def _of_feed(kind: str) -> ColumnElement[bool]:
+    """Whether an article has the tag or language "value" that a feed of ``kind`` follows."""
     if kind == "lang":
-        query = query.where(Article.language == bindparam("value"))
-    elif kind == "tags":
-        query = query.where(Article.tags.any(TagRow.slug == bindparam("value")))
-    return query
+        return Article.language == bindparam("value")
+    if kind == "tags":
+        return Article.tags.any(TagRow.slug == bindparam("value"))
+    return true()
 
 
 def _feeds_base(settings: Settings) -> str:

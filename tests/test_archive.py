@@ -38,6 +38,7 @@ PAGE_SIZE = 3
 PUBLIC = "https://nyheter.example"
 FH_ARCHIVE = "{http://purl.org/syndication/history/1.0}archive"
 ATOM_LINK = "{http://www.w3.org/2005/Atom}link"
+AT = "http://purl.org/atompub/tombstones/1.0"
 XML_FORMATS = ["atom", "rss"]
 CONTENT_TYPES = {
     "atom": "application/atom+xml; charset=utf-8",
@@ -343,14 +344,55 @@ def test_a_retraction_leaves_every_page_where_it_was(
     assert archive_bytes(server, range(2, 3)) == page_2
     first = parse(server, archive_url(1, "atom"))
     assert [entry.id for entry in first.entries] == [seven[2], seven[0]]
-    deleted = ET.fromstring(fetch(server, archive_url(1, "atom")).content).findall(
-        "{http://purl.org/atompub/tombstones/1.0}deleted-entry"
-    )
-    assert [tombstone.get("ref") for tombstone in deleted] == [seven[1]]
+    assert tombstones(server, archive_url(1, "atom")) == [seven[1]]
     for fmt in ("rss", "json"):
         seen, visited = follow_back(server, fmt)
         assert set(seen) == set(seven) - {seven[1]}, fmt
         assert visited[1:] == [archive_url(2, fmt), archive_url(1, fmt)]
+
+
+def change(entry_id: str, **fields: Any) -> None:
+    """Save the article of a feed entry id again with ``fields`` changed (as a PUT does,
+    keeping its title and publication time), and refresh every feed."""
+    uuid = entry_id.removeprefix("urn:uuid:")
+    with session_scope() as session:
+        saved = session.scalars(select(Article).where(Article.uuid == uuid)).one()
+        kept = {"title": saved.title, "tags": [tag.label for tag in saved.tags]}
+        data = ArticleIn(**article(**{**kept, **fields}, published_at=saved.published_at))
+        articles.update(session, saved.slug, data, utcnow(), timedelta(seconds=1))
+    refresh_every_feed()
+
+
+def tombstones(server: Server, url: str) -> list[str]:
+    root = ET.fromstring(fetch(server, url).content)
+    return [gone.get("ref", "") for gone in root.findall(f"{{{AT}}}deleted-entry")]
+
+
+def test_an_article_that_leaves_a_feed_keeps_its_place_as_a_tombstone(
+    app: Front, server: Server, seven: list[str]
+) -> None:
+    """Taken back to draft, or moved out of a tag: like a retraction, the article leaves
+    the archive page it was on, its slot stays taken, and Atom says it is gone."""
+    before = archive_bytes(server, range(2, 3))
+    change(seven[0], status="draft")
+    change(seven[2], tags=["Landsbygd"])  # no longer "Inrikes"
+    app.cache.clear()
+
+    assert archive_bytes(server, range(2, 3)) == before
+    first = parse(server, archive_url(1, "atom"))
+    assert [entry.id for entry in first.entries] == [seven[2], seven[1]]
+    assert tombstones(server, archive_url(1, "atom")) == [seven[0]]
+    inrikes = archive_url(1, "atom", "tags/inrikes")
+    assert [entry.id for entry in parse(server, inrikes).entries] == [seven[1]]
+    assert tombstones(server, inrikes) == [seven[2], seven[0]]
+    landsbygd = parse(server, "/feeds/tags/landsbygd.atom")
+    assert [entry.id for entry in landsbygd.entries] == [seven[2]], "still in its own tag"
+
+    # Back in the feed: the same slot, as an entry again.
+    change(seven[2], tags=["Landsbygd", "Inrikes"])
+    app.cache.clear()
+    assert [entry.id for entry in parse(server, inrikes).entries] == [seven[2], seven[1]]
+    assert tombstones(server, inrikes) == [seven[0]]
 
 
 def test_a_backdated_article_takes_the_next_slot(

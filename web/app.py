@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +26,8 @@ from web.feeds import make_loader, serve_feed
 from web.front import Front
 from web.middleware import BodyLimit, Metrics
 
+LISTENER_START_SECONDS = 5.0
+
 
 def create_app(settings: Settings | None = None) -> Front:
     """What uvicorn runs (``uvicorn web.app:create_app --factory``); ``.app`` is FastAPI."""
@@ -35,6 +38,9 @@ def create_app(settings: Settings | None = None) -> Front:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         listener = ChangeListener(cache, settings.redis_client_url, CHANGES_CHANNEL)
         listener.start()
+        # Serve once changes are followed: a cache filled before would be emptied under the
+        # first requests. Redis down: serve anyway (from the database) after a moment.
+        await asyncio.to_thread(listener.following.wait, LISTENER_START_SECONDS)
         try:
             yield
         finally:

@@ -119,6 +119,7 @@ class ChangeListener:
         self._redis_url = redis_url
         self._channel = channel
         self._stop = threading.Event()
+        self.following = threading.Event()  # set once subscribed, and the cache cleared
         self._thread = threading.Thread(target=self._run, name="feed-changes", daemon=True)
 
     def start(self) -> None:
@@ -137,6 +138,7 @@ class ChangeListener:
                     pubsub.subscribe(self._channel)
                     # Anything announced while we were not listening is unknown: start clean.
                     self._cache.clear()
+                    self.following.set()
                     while not self._stop.is_set():
                         message = pubsub.get_message(timeout=0.2)
                         if message and isinstance(message.get("data"), bytes):

@@ -98,8 +98,12 @@ def celery_worker(db: str) -> Iterator[None]:
         queues=["celery", PUSH_QUEUE],
         perform_ping_check=False,
         shutdown_timeout=10,
-    ):
+    ) as worker:
         yield
+        pool = worker.pool
+    # start_worker stops cold, which leaves the thread pool's running tasks running: wait
+    # for them, so that none writes into the next test's database or broker.
+    pool.executor.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from newsroom.models import (
 from newsroom.schemas import ArticleIn
 from tests.mailsupport import GRACE, parsed, parts, plan, publish, send_all, subscribe
 from tests.smtpsink import SmtpSink
-from tests.support import article
+from tests.support import article, wait_for
 from worker import deliver, digest
 from worker.mailer import Connection, FolderTransport, transport_from_url
 
@@ -302,7 +302,7 @@ class SlowTransport:
 def test_a_batch_slower_than_its_lease_is_never_sent_twice(
     mail: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BUDKAVLE_DIGEST_LEASE_SECONDS", "1")
+    monkeypatch.setenv("BUDKAVLE_DIGEST_LEASE_SECONDS", "2")
     get_settings.cache_clear()
     for number in range(8):
         subscribe(f"langsam{number}@example.se")
@@ -313,7 +313,8 @@ def test_a_batch_slower_than_its_lease_is_never_sent_twice(
         target=deliver.send_batch, args=(edition_id, batch, get_settings(), slow)
     )
     first.start()
-    time.sleep(1.6)  # past the first lease: a second worker tries, as the sweeper would
+    # Six messages of 0.4 s: past the first lease, a second worker tries, as the sweeper would.
+    wait_for(lambda: len(mail.messages) >= 6, timeout=10, what="six messages")
     second = deliver.send_batch(edition_id, batch, get_settings(), slow)
     first.join()
     assert second.sent == 0, "the renewed lease kept the batch with its first worker"

@@ -18,7 +18,7 @@ from config import Settings
 from feeds.keys import FeedKey, touched_by
 from feeds.refresh import refresh
 from newsroom import outbox, partners
-from newsroom.db import session_scope
+from newsroom.db import read_scope, session_scope
 from newsroom.models import EventKind, OutboxEvent, utcnow
 from worker import bell, websub
 
@@ -64,6 +64,10 @@ def finish(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) 
             bell.ring_plan_digests(delay=settings.digest_window_seconds)
     with session_scope() as session:
         outbox.mark_handled(session, event_id, utcnow())
+    # Read after the commit: a newer event of the article committed in between has either
+    # seen this one done (and gone ahead), or is found here. Read before, it could be
+    # neither, and would wait for the sweeper.
+    with read_scope() as session:
         following = outbox.next_unhandled(session, event_id)
     bell.ring_events([following] if following is not None else [])
 

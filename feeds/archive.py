@@ -2,12 +2,14 @@
 
 An article gets the next slot of a feed when the worker follows its publication there
 (or, at the latest, a rebuild), and keeps it: retracted, backdated, updated or moved out
-of the feed, it never shifts the others.
+of the feed, it never shifts the others. When it leaves the feed, its slot notes the time,
+which its tombstone shows.
 The archive pages are cut from the slots (feeds.query.archive_page).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import cast
 
@@ -16,18 +18,23 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Update,
+    and_,
     bindparam,
+    case,
     exists,
     func,
     insert,
+    or_,
     select,
     union,
+    update,
 )
 from sqlalchemy.orm import Session
 
 from feeds.keys import FeedKey
 from feeds.query import selection
-from newsroom.models import ArchiveSlot, Article, ArticleStatus
+from newsroom.models import ArchiveSlot, Article, ArticleStatus, UTCDateTime
 
 _SLOTS = cast(Table, ArchiveSlot.__table__)
 
@@ -43,6 +50,34 @@ def place(session: Session, key: FeedKey, *, article_id: int | None, newest: int
     """
     params = {"feed": str(key), "value": key.value, "article": article_id, "newest": newest}
     session.execute(_placing(key.kind, one=article_id is not None), params)
+
+
+def note_departure(session: Session, key: FeedKey, *, article_id: int, now: datetime) -> None:
+    """Note in the article's slot whether it has left the feed: ``now`` when it has just
+    left (a second run keeps the first time), nothing when it is back."""
+    params = {"feed": str(key), "value": key.value, "article": article_id, "now": now}
+    session.execute(_noting(key.kind), params)
+
+
+@cache
+def _noting(kind: str) -> Update:
+    """UPDATE of the slot of "article" in "feed", built once per kind of feed; it writes
+    only when the article has come or gone since the last time."""
+    in_feed = (
+        selection(kind, ArticleStatus.PUBLISHED, Article.id)
+        .where(Article.id == _SLOTS.c.article_id)
+        .exists()
+    )
+    left_at = _SLOTS.c.left_at
+    return (
+        update(_SLOTS)
+        .where(
+            _SLOTS.c.feed_key == bindparam("feed", type_=String),
+            _SLOTS.c.article_id == bindparam("article", type_=Integer),
+            or_(and_(left_at.is_(None), ~in_feed), and_(left_at.is_not(None), in_feed)),
+        )
+        .values(left_at=case((left_at.is_(None), bindparam("now", type_=UTCDateTime)), else_=None))
+    )
 
 
 @cache

@@ -67,7 +67,7 @@ class _Statements:
     current() size and retracted, for archive_page() feed, first and last."""
 
     newest: Select[Any]  # the published articles' entry columns, newest first
-    gone: Select[Any]  # the articles that left the feed, for tombstones
+    gone: Select[Any]  # for tombstones: archive, what left the feed; current, the retracted
 
 
 @cache
@@ -103,7 +103,7 @@ def archive_page(
         prev_archive=key.urls(base, page - 1) if page > 1 else None,
         next_archive=key.urls(base, page + 1) if page < full_pages else None,
     )
-    tombstones = [_tombstone(row, settings) for row in gone]
+    tombstones = [_tombstone(row, settings, left_at=row.left_at) for row in gone]
     return _document(session, key, settings, links, entries, tombstones=tombstones, archive=True)
 
 
@@ -115,7 +115,7 @@ def _archive_statements(kind: str) -> _Statements:
     in_feed = and_(Article.status == ArticleStatus.PUBLISHED, _of_feed(kind))
     return _Statements(
         newest=_in_page(select(*_ENTRY_COLUMNS).where(in_feed)),
-        gone=_in_page(select(*_TOMBSTONE_COLUMNS).where(~in_feed)),
+        gone=_in_page(select(*_TOMBSTONE_COLUMNS, ArchiveSlot.left_at).where(~in_feed)),
     )
 
 
@@ -294,11 +294,11 @@ def _title(session: Session, key: FeedKey, settings: Settings) -> str:
     return settings.site_name
 
 
-def _tombstone(row: Row[Any], settings: Settings) -> Tombstone:
+def _tombstone(row: Row[Any], settings: Settings, left_at: datetime | None = None) -> Tombstone:
     return Tombstone(
         uid=f"urn:uuid:{row.uuid}",
         url=article_url_for(row.canonical_url, row.slug, settings),
-        when=row.retracted_at or row.updated_at,
+        when=row.retracted_at or left_at or row.updated_at,
     )
 
 

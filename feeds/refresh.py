@@ -11,7 +11,7 @@ from feeds.keys import FeedKey
 from feeds.model import CONTENT_TYPES
 from feeds.render import render_every_format
 from newsroom.db import lock
-from newsroom.models import Article, Tag
+from newsroom.models import Article, Tag, utcnow
 
 
 def refresh(
@@ -21,13 +21,15 @@ def refresh(
     with their new ETags.
 
     ``article_id``: the article whose change this follows, which gets its archive slot
-    here if it is new in the feed; without it, every article that lacks one does (a
-    rebuild, slower). Two workers may refresh the same feed at once for two publishes.
-    The lock makes the second one read after the first one wrote, so the newest bytes
-    always win, and slots are given in turn.
+    here if it is new in the feed, or has its leaving noted there; without it, every
+    article that lacks a slot gets one (a rebuild, slower). Two workers may refresh the
+    same feed at once for two publishes. The lock makes the second one read after the
+    first one wrote, so the newest bytes always win, and slots are given in turn.
     """
     lock(session, f"feed:{key}")
     archive.place(session, key, article_id=article_id, newest=settings.feed_size)
+    if article_id is not None:
+        archive.note_departure(session, key, article_id=article_id, now=utcnow())
     document = query.current(session, key, settings)
     documents = {
         key.path(fmt): (CONTENT_TYPES[fmt], body)

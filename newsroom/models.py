@@ -159,10 +159,11 @@ class ArchiveSlot(Base):
     """An article's place in one feed's RFC 5005 archive, given when it first appears in
     that feed and never moved.
 
-    Archive page n of a feed holds its slots (n-1)*size+1 to n*size. A retraction leaves
-    a tombstone in its slot and a backdated article takes the next slot at the end, so
-    neither moves the boundaries of a page a reader has already archived (§4: the set of
-    entries at an archive URI does not change).
+    Archive page n of a feed holds its slots (n-1)*size+1 to n*size. An article that
+    leaves the feed (retracted, back to draft, retagged) leaves a tombstone in its slot
+    and a backdated article takes the next slot at the end, so neither moves the
+    boundaries of a page a reader has already archived (§4: the set of entries at an
+    archive URI does not change).
     """
 
     __tablename__ = "archive_slots"
@@ -171,6 +172,9 @@ class ArchiveSlot(Base):
     feed_key: Mapped[str] = mapped_column(String(90), primary_key=True)  # "tags/borlange"
     position: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1, 2, ... per feed
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    # When the article left the feed, its tombstone's time; None while it is in the feed.
+    # Kept here, not read from the article: editing a draft later must not move it.
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class FeedDocumentRow(Base):

@@ -99,8 +99,8 @@ def celery_worker(db: str) -> Iterator[None]:
         perform_ping_check=False,
         shutdown_timeout=10,
     ) as worker:
-        yield
         pool = worker.pool
+        yield
     # start_worker stops cold, which leaves the thread pool's running tasks running: wait
     # for them, so that none writes into the next test's database or broker.
     pool.executor.shutdown(wait=True, cancel_futures=True)

@@ -314,9 +314,11 @@ def test_tag_and_language_feeds_page_too(server: Server, seven: list[str]) -> No
     assert [entry.id for entry in first.entries] == seven[2::-1]
 
 
-def archive_bytes(server: Server, pages: range) -> dict[tuple[int, str], bytes]:
+def archive_bytes(
+    server: Server, pages: range, key: str = "all"
+) -> dict[tuple[int, str], bytes]:
     return {
-        (page, fmt): fetch(server, archive_url(page, fmt)).content
+        (page, fmt): fetch(server, archive_url(page, fmt, key)).content
         for page in pages
         for fmt in (*XML_FORMATS, "json")
     }
@@ -353,14 +355,16 @@ def test_a_retraction_leaves_every_page_where_it_was(
 
 def change(entry_id: str, **fields: Any) -> None:
     """Save the article of a feed entry id again with ``fields`` changed (as a PUT does,
-    keeping its title and publication time), and refresh every feed."""
+    keeping its title and publication time), and refresh every feed for it, as the
+    worker does for the feeds its event touches."""
     uuid = entry_id.removeprefix("urn:uuid:")
     with session_scope() as session:
         saved = session.scalars(select(Article).where(Article.uuid == uuid)).one()
         kept = {"title": saved.title, "tags": [tag.label for tag in saved.tags]}
         data = ArticleIn(**article(**{**kept, **fields}, published_at=saved.published_at))
         articles.update(session, saved.slug, data, utcnow(), timedelta(seconds=1))
-    refresh_every_feed()
+        article_id = saved.id
+    refresh_every_feed(article_id)
 
 
 def tombstones(server: Server, url: str) -> list[str]:
@@ -387,6 +391,17 @@ def test_an_article_that_leaves_a_feed_keeps_its_place_as_a_tombstone(
     assert tombstones(server, inrikes) == [seven[2], seven[0]]
     landsbygd = parse(server, "/feeds/tags/landsbygd.atom")
     assert [entry.id for entry in landsbygd.entries] == [seven[2]], "still in its own tag"
+
+    # Edited while out of the feed: the tombstones keep the time the articles left.
+    def first_pages() -> dict[str, dict[tuple[int, str], bytes]]:
+        app.cache.clear()
+        return {key: archive_bytes(server, range(1, 2), key) for key in ("all", "tags/inrikes")}
+
+    before_edits = first_pages()
+    change(seven[0], status="draft", summary="Utkast: isen ligger kvar längre än väntat.")
+    assert first_pages() == before_edits
+    change(seven[2], tags=["Landsbygd"], summary="Landsbygden behöver satsningar.")
+    assert first_pages()["tags/inrikes"] == before_edits["tags/inrikes"]
 
     # Back in the feed: the same slot, as an entry again.
     change(seven[2], tags=["Landsbygd", "Inrikes"])
@@ -421,16 +436,14 @@ def test_a_backdated_article_takes_the_next_slot(
     assert [entry.id for entry in parse(server, archive_url(2, "atom")).entries] == seven[5:2:-1]
 
 
-def slots(key: str) -> list[int]:
-    """The article ids in a feed's archive slots, first slot first."""
+def slots(key: str, *, left: bool = False) -> list[int]:
+    """The article ids in a feed's archive slots, first slot first; ``left``: only those
+    of the articles that have left the feed."""
+    query = select(ArchiveSlot.article_id).where(ArchiveSlot.feed_key == key)
+    if left:
+        query = query.where(ArchiveSlot.left_at.is_not(None))
     with session_scope() as session:
-        return list(
-            session.scalars(
-                select(ArchiveSlot.article_id)
-                .where(ArchiveSlot.feed_key == key)
-                .order_by(ArchiveSlot.position)
-            )
-        )
+        return list(session.scalars(query.order_by(ArchiveSlot.position)))
 
 
 def handle(change: Callable[[Session], tuple[Article, OutboxEvent | None]]) -> int:
@@ -465,6 +478,11 @@ def test_the_worker_gives_slots_as_articles_reach_feeds(db: str) -> None:
     assert slots("tags/falun") == [falun, umea]
     assert slots("tags/umea") == [umea, backdated]
     assert slots("all") == [umea, backdated, falun]
+    # The slots note who left: from the Umeå tag both, from every other feed the retracted.
+    assert slots("tags/umea", left=True) == [umea, backdated]
+    assert slots("all", left=True) == slots("lang/sv", left=True) == [backdated]
+    assert slots("tags/historia", left=True) == [backdated]
+    assert slots("tags/falun", left=True) == []
 
 
 def test_an_article_a_worker_gave_no_slot_gets_one_while_it_is_new(db: str) -> None:
@@ -549,13 +567,13 @@ def slug_of_title(session: Session, title: str) -> str:
     return session.scalars(select(Article.slug).where(Article.title == title)).one()
 
 
-def refresh_every_feed() -> None:
+def refresh_every_feed(article_id: int | None = None) -> None:
     settings = get_settings()
     with session_scope() as session:
         keys = all_keys(session)
     for key in keys:
         with session_scope() as session:
-            refresh(session, key, settings)
+            refresh(session, key, settings, article_id=article_id)
 
 
 def refresh_every_feed_anew() -> None:

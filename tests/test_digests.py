@@ -304,8 +304,9 @@ def test_a_batch_slower_than_its_lease_is_never_sent_twice(
 ) -> None:
     monkeypatch.setenv("BUDKAVLE_DIGEST_LEASE_SECONDS", "2")
     get_settings.cache_clear()
-    for number in range(8):
-        subscribe(f"langsam{number}@example.se")
+    addresses = [f"langsam{number}@example.se" for number in range(10)]  # one batch
+    for address in addresses:
+        subscribe(address)
     publish()
     [(edition_id, batch)] = plan()
     slow = SlowTransport(mail.url, delay=0.4)
@@ -316,11 +317,10 @@ def test_a_batch_slower_than_its_lease_is_never_sent_twice(
     # Six messages of 0.4 s: past the first lease, a second worker tries, as the sweeper would.
     wait_for(lambda: len(mail.messages) >= 6, timeout=10, what="six messages")
     second = deliver.send_batch(edition_id, batch, get_settings(), slow)
+    assert first.is_alive(), "the first worker was still sending when the second came"
     first.join()
     assert second.sent == 0, "the renewed lease kept the batch with its first worker"
-    assert sorted(m.rcpt_tos[0] for m in mail.messages) == [
-        f"langsam{number}@example.se" for number in range(8)
-    ]
+    assert sorted(m.rcpt_tos[0] for m in mail.messages) == addresses
 
 
 def test_unsubscribing_mid_batch_stops_the_email(

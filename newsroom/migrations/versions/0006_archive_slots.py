@@ -6,8 +6,9 @@ Create Date: 2026-11-26 21:30:00
 
 Archive pages used to be cut from the published articles counted oldest first, so a
 retraction or a backdated article moved every later page's boundaries. Each article now
-keeps the slot it got when it first appeared in a feed. The published articles of today
-get theirs in the order the pages had, so no page changes on the upgrade.
+keeps the slot it got when it first appeared in a feed, and a slot notes when its article
+left the feed. The published articles of today get theirs in the order the pages had, so
+no page changes on the upgrade.
 """
 
 from collections.abc import Sequence
@@ -52,6 +53,7 @@ def upgrade() -> None:
         sa.Column("feed_key", sa.String(length=90), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("article_id", sa.Integer(), nullable=False),
+        sa.Column("left_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["article_id"], ["articles.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("feed_key", "position"),
         sa.UniqueConstraint("feed_key", "article_id", name="uq_archive_slots_article"),

@@ -8,6 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# The locked dependencies first, each checked against its hash: a layer that changes only
+# when the lock does. setuptools, which builds the package below, is among them.
+COPY requirements.txt ./
+RUN pip install --require-hashes --no-deps -r requirements.txt
+
 # Only what the package is built from: not .venv, var/ or .git from a working copy.
 COPY pyproject.toml README.md ./
 COPY config/ config/
@@ -17,7 +22,7 @@ COPY email_templates/ email_templates/
 COPY worker/ worker/
 COPY web/ web/
 COPY budkavle/ budkavle/
-RUN pip install .
+RUN pip install --no-deps --no-build-isolation .
 
 # The code stays root's; the service may write only to its data folder (beat's schedule).
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin budkavle \

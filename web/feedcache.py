@@ -133,7 +133,7 @@ class ChangeListener:
         while not self._stop.is_set():
             try:
                 client = redis.Redis.from_url(self._redis_url, socket_connect_timeout=2)
-                pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
                 with pubsub:
                     pubsub.subscribe(self._channel)
                     # Anything announced while we were not listening is unknown: start clean.

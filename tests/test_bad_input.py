@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from newsroom.db import session_scope
 from newsroom.models import Article, OutboxEvent, Tag
 from tests.support import ADMIN, Server, article, wait_for
+from web.partners import encode_cursor
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -462,3 +463,46 @@ def test_accepted_with_the_hostile_part_removed(server: Server, case: Sanitised)
         text = server.client.get(f"/feeds/{path}").text.lower()
         for bad in (*HOSTILE, *case.gone):
             assert bad not in text, f"{bad!r} in {path}"
+
+
+# --- ids and offsets beyond what a column holds: a 4xx on both databases -----------------
+
+# PostgreSQL's INTEGER is 32 bits: a bound value past it is an error there ("integer out of
+# range"), where SQLite finds nothing. Each must be a 4xx naming the parameter, never a 500.
+TOO_BIG = 2**31
+OUT_OF_RANGE = [
+    ("GET", f"/api/subscribers?after={24215234298032}", "after"),
+    ("GET", f"/api/articles?offset={2**63}", "offset"),
+    ("GET", f"/api/articles?offset={TOO_BIG}", "offset"),
+    ("GET", f"/api/subscribers/{99999999999}", "subscriber_id"),
+    ("DELETE", f"/api/subscribers/{TOO_BIG}", "subscriber_id"),
+    ("GET", f"/api/subscribers/{-1}", "subscriber_id"),
+    ("GET", f"/api/partners/{TOO_BIG}/deliveries", "partner_id"),
+    ("POST", f"/api/partners/{TOO_BIG}/enable", "partner_id"),
+    ("POST", f"/api/partners/deliveries/{TOO_BIG}/replay", "delivery_id"),
+    ("GET", f"/newsletter/{TOO_BIG}", "segment_id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field"), OUT_OF_RANGE, ids=[case[1] for case in OUT_OF_RANGE]
+)
+def test_an_id_out_of_its_columns_range_is_a_4xx(
+    server: Server, method: str, path: str, field: str
+) -> None:
+    answer = server.client.request(method, path, headers=ADMIN)
+    assert answer.status_code == 422, answer.text
+    assert [error["field"] for error in answer.json()["detail"]] == [field]
+
+
+def test_a_cursor_past_the_positions_column_is_a_4xx(server: Server) -> None:
+    partner = server.client.post(
+        "/api/partners", headers=ADMIN, json={"name": "Borlänge kommun"}
+    ).json()
+    answer = server.client.get(
+        "/api/partner/articles",
+        params={"since": encode_cursor(TOO_BIG)},
+        headers={"Authorization": f"Bearer {partner['pull_key']}"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert "cursor" in answer.text

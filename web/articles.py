@@ -17,6 +17,7 @@ from newsroom.db import session_scope
 from newsroom.models import Article, ArticleStatus, OutboxEvent, utcnow
 from newsroom.schemas import ArticleIn
 from web.auth import require_admin
+from web.params import Offset
 from worker.bell import ring_events
 
 router = APIRouter(prefix="/api/articles", tags=["articles"], dependencies=[Depends(require_admin)])
@@ -117,7 +118,7 @@ def show_article(slug: str) -> ArticleBody:
 def list_articles(
     status_: Annotated[ArticleStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[ArticleOut]:
     with session_scope() as session:
         rows = articles.listing(session, status_, limit, offset)

@@ -16,6 +16,7 @@ from email_templates.render import render_digest
 from newsroom.db import session_scope
 from newsroom.models import Edition, EditionSegment
 from web.pages import templates
+from web.params import RowId
 from worker.digest import ARCHIVE_PATH, digest_content, zone_of
 
 router = APIRouter(include_in_schema=False)
@@ -50,7 +51,7 @@ def archive(request: Request) -> HTMLResponse:
 
 
 @router.get(ARCHIVE_PATH + "/{segment_id}", response_class=HTMLResponse)
-def edition_page(segment_id: int) -> HTMLResponse:
+def edition_page(segment_id: RowId) -> HTMLResponse:
     settings = get_settings()
     with session_scope() as session:
         row = session.execute(

@@ -20,6 +20,7 @@ from newsroom.db import session_scope
 from newsroom.models import Partner, PartnerState, utcnow
 from newsroom.partners import PartnerIn
 from web.auth import require_admin
+from web.params import MAX_ROW_ID, RowId
 from worker.bell import ring_pushes
 
 admin = APIRouter(prefix="/api/partners", tags=["partners"], dependencies=[Depends(require_admin)])
@@ -87,7 +88,7 @@ def list_partners() -> list[PartnerOut]:
 
 @admin.get("/{partner_id}/deliveries", response_model=list[DeliveryOut])
 def partner_log(
-    partner_id: int, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    partner_id: RowId, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[DeliveryOut]:
     """Each delivery with its attempts: status codes, errors, the next retry."""
     with session_scope() as session:
@@ -101,7 +102,7 @@ def partner_log(
 
 
 @admin.post("/{partner_id}/enable", response_model=PartnerOut)
-def enable_partner(partner_id: int) -> PartnerOut:
+def enable_partner(partner_id: RowId) -> PartnerOut:
     """Back in service: every delivery that waited goes out, in order."""
     with session_scope() as session:
         partner = partners.find(session, partner_id)
@@ -112,7 +113,7 @@ def enable_partner(partner_id: int) -> PartnerOut:
 
 
 @admin.post("/deliveries/{delivery_id}/replay", response_model=DeliveryOut)
-def replay_delivery(delivery_id: int) -> DeliveryOut:
+def replay_delivery(delivery_id: RowId) -> DeliveryOut:
     with session_scope() as session:
         delivery = partners.replay(session, delivery_id, utcnow())
         out = DeliveryOut.model_validate({**_columns(delivery), "log": []})
@@ -184,7 +185,7 @@ def decode_cursor(cursor: str) -> int:
         position = int(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
         position = -1
-    if not cursor.startswith(CURSOR_PREFIX) or not 0 <= position < 2**62:
+    if not cursor.startswith(CURSOR_PREFIX) or not 0 <= position <= MAX_ROW_ID:
         raise HTTPException(400, "since: not a cursor this API gave out; omit it to start over")
     return position
 

@@ -18,6 +18,7 @@ from newsroom.models import Frequency, Subscriber, SubscriberStatus, utcnow
 from newsroom.subscription import SubscriptionIn
 from web.auth import require_admin
 from web.errors import problem
+from web.params import AfterId, RowId
 
 admin = APIRouter(prefix="/api", tags=["subscribers"], dependencies=[Depends(require_admin)])
 
@@ -104,7 +105,7 @@ def import_subscriber(data: SubscriptionIn, response: Response) -> Imported | Re
 
 @admin.get("/subscribers", response_model=Page)
 def list_subscribers(
-    after: Annotated[int, Query(ge=0, description="`next` of the previous page")] = 0,
+    after: AfterId = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     state: Annotated[SubscriberStatus | None, Query(alias="status")] = None,
 ) -> Page:
@@ -119,7 +120,7 @@ def list_subscribers(
 
 
 @admin.get("/subscribers/{subscriber_id}", response_model=SubscriberOut)
-def get_subscriber(subscriber_id: int) -> SubscriberOut | Response:
+def get_subscriber(subscriber_id: RowId) -> SubscriberOut | Response:
     with session_scope() as session:
         subscriber = session.get(Subscriber, subscriber_id)
         if subscriber is None:
@@ -128,7 +129,7 @@ def get_subscriber(subscriber_id: int) -> SubscriberOut | Response:
 
 
 @admin.delete("/subscribers/{subscriber_id}", status_code=status.HTTP_204_NO_CONTENT)
-def erase_subscriber(subscriber_id: int) -> Response:
+def erase_subscriber(subscriber_id: RowId) -> Response:
     """Forget the subscriber and every delivery to them (GDPR art. 17)."""
     with session_scope() as session:
         subscriber = session.get(Subscriber, subscriber_id)

@@ -152,6 +152,8 @@ class OutboxEvent(Base):
     next_ring_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The first step (the "all" feed) is done: a bell now owes only the second.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

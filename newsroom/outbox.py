@@ -18,6 +18,9 @@ from newsroom.models import Article, ArticleStatus, EventKind, OutboxEvent
 # Re-ring an unhandled event after this long, doubling per failed attempt, up to a cap.
 FIRST_RETRY = timedelta(seconds=10)
 MAX_RETRY = timedelta(hours=1)
+# An event that has not failed is rung again ever more rarely as it ages, but within this
+# long however old it is: its bell may have been lost with a flushed queue.
+MAX_QUIET = timedelta(minutes=5)
 
 
 def visibility(article: Article) -> dict[str, Any]:
@@ -115,8 +118,10 @@ def last_position(session: Session) -> int:
 def due(session: Session, now: datetime, limit: int = 500) -> list[int]:
     """Unhandled events whose bell should ring again, oldest first, pushed back a step.
 
-    Pushing ``next_ring_at`` forward here means a slow worker is not flooded with the
-    same id every sweep; the backoff grows with the attempts that failed.
+    The next ring waits as long as the event is old (and longer after failures): an event
+    still unhandled is most likely still queued behind others, and ringing it again each
+    sweep would add a bell per waiting event per sweep to that very queue. A burst of a
+    thousand publishes once fed itself that way and never drained.
     """
     events = session.scalars(
         select(OutboxEvent)
@@ -125,13 +130,26 @@ def due(session: Session, now: datetime, limit: int = 500) -> list[int]:
         .limit(limit)
     ).all()
     for event in events:
-        event.next_ring_at = now + backoff(event.attempts)
+        event.next_ring_at = now + max(backoff(event.attempts), quiet(now - event.created_at))
     return [event.id for event in events]
 
 
 def backoff(attempts: int) -> timedelta:
     delay: timedelta = FIRST_RETRY * 2 ** min(attempts, 16)
     return min(delay, MAX_RETRY)
+
+
+def quiet(age: timedelta) -> timedelta:
+    """How long an event of this age waits for its next bell: its age, within bounds."""
+    return min(max(age, FIRST_RETRY), MAX_QUIET)
+
+
+def mark_started(session: Session, event_id: int, now: datetime) -> None:
+    session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id == event_id, OutboxEvent.started_at.is_(None))
+        .values(started_at=now)
+    )
 
 
 def earlier_unhandled(session: Session, event: OutboxEvent) -> int | None:

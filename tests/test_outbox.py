@@ -9,13 +9,13 @@ from datetime import timedelta
 import feedparser
 import pytest
 import redis
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from config import get_settings
 from feeds import store
 from newsroom import articles, outbox
 from newsroom.db import session_scope
-from newsroom.models import FeedDocumentRow, OutboxEvent, utcnow
+from newsroom.models import EventKind, FeedDocumentRow, OutboxEvent, utcnow
 from newsroom.schemas import ArticleIn
 from tests.support import ADMIN, Server, article, wait_for
 from worker import events
@@ -62,7 +62,9 @@ def test_an_event_handled_twice_changes_nothing_the_second_time(db: str) -> None
     with session_scope() as session:
         first = store.get(session, "all.atom")
         # A second run, as after a redelivery: the event is done, so it returns at once.
-        session.get(OutboxEvent, event_id).handled_at = None  # type: ignore[union-attr]
+        event = session.get(OutboxEvent, event_id)
+        assert event is not None
+        event.handled_at = event.started_at = None
     events.handle(event_id, get_settings(), announced.append)
     with session_scope() as session:
         second = store.get(session, "all.atom")
@@ -169,3 +171,53 @@ def _publish(payload: dict[str, object]) -> int:
         _, event = articles.create(session, data, utcnow(), timedelta(seconds=1))
         assert event is not None
         return event.id
+
+
+# --- a backlog of any size drains instead of feeding itself ------------------------------
+
+
+def test_a_re_rung_event_whose_first_step_is_done_finishes_at_once(db: str) -> None:
+    """Its second step waited behind first steps until the sweeper rang again: that bell
+    runs the second step itself, so no backlog of first steps can starve it."""
+    event_id = _publish(article(tags=["Falun"]))
+    assert events.start(event_id, get_settings(), lambda _: None) is True, "step two owed"
+    assert stored_at("tags/falun.atom") is None
+    # The sweeper's bell (dispatch_event) for the same event:
+    assert events.start(event_id, get_settings(), lambda _: None) is False, "nothing owed"
+    assert pending_events() == []
+    assert stored_at("tags/falun.atom") is not None
+
+
+def test_ten_thousand_due_events_ring_no_more_than_the_queue_holds(db: str) -> None:
+    from worker import bell
+    from worker.tasks import sweep_outbox
+
+    published = _publish(article())
+    now = utcnow()
+    with session_scope() as session:
+        event = session.get(OutboxEvent, published)
+        assert event is not None
+        event.next_ring_at, article_id = now, event.article_id  # due too
+        backlog = {
+            "kind": EventKind.PUBLISHED, "article_id": article_id, "version": 1,
+            "payload": {}, "created_at": now - timedelta(minutes=1), "next_ring_at": now,
+        }  # fmt: skip
+        session.execute(insert(OutboxEvent), [backlog] * 10_000)
+    broker = redis.Redis.from_url(get_settings().redis_client_url)
+
+    first = sweep_outbox()
+    assert first == bell.HIGH_WATER, "one sweep rings at most what the queue may hold"
+    assert sweep_outbox() == 0, "the workers are behind: no bell is added"
+    broker.flushdb()  # as if the workers had served every bell
+    assert sweep_outbox() == bell.HIGH_WATER, "then the next ones, not the same again"
+    with session_scope() as session:
+        rung = session.scalars(
+            select(OutboxEvent.next_ring_at).where(OutboxEvent.next_ring_at > now)
+        ).all()
+        again = session.get(OutboxEvent, published)
+        assert again is not None
+    assert len(rung) == 2 * bell.HIGH_WATER
+    # Each waits about its age before ringing again (a minute for the backlog), not one
+    # sweep's interval; a young event waits the first retry's 10 s.
+    assert sorted(rung)[1] >= now + timedelta(seconds=59)
+    assert again.next_ring_at == min(rung) >= now + outbox.FIRST_RETRY

@@ -48,6 +48,27 @@ def _send(
         log.warning("%s%s: could not ring the bell (%s); the sweeper will", task, args, exc)
 
 
+# The sweepers ring no more while this many tasks wait in the default queue: the bells
+# already queued will reach the rows, and a bell added behind them only lengthens the wait
+# (it would be a second bell for a row whose first has not been served yet).
+HIGH_WATER = 500
+
+
+def room_in_queue() -> int:
+    """How many bells a sweeper may add now: 0 while the workers are behind, or when the
+    broker cannot tell (a bell would not get through either)."""
+    try:
+        with app.connection_for_read() as connection:
+            queue = app.conf.task_default_queue
+            # Declaring the default queue is what every worker does too; it answers the
+            # number of messages waiting at every priority.
+            depth = int(connection.default_channel.queue_declare(queue).message_count)
+    except Exception as exc:
+        log.warning("could not read the queue's depth (%s); ringing nothing this sweep", exc)
+        return 0
+    return max(0, HIGH_WATER - depth)
+
+
 def ring_events(event_ids: Iterable[int]) -> None:
     ring(DISPATCH_EVENT, event_ids)
 

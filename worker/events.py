@@ -5,6 +5,10 @@ the article's other feeds, the partners and the digests, in a task sent at the l
 priority, so that the first steps of newer events go ahead of it (bell.ring_finish_event).
 In a burst of publishes each article thus reaches all.atom without queueing behind the
 tag and language feeds of the articles before it; those feeds catch up behind.
+
+A second step must never starve behind a backlog of first steps that does not end. So
+the event notes when its first step is done, and when the sweeper rings an event again
+(its second step having waited that long), that bell runs the second step at once.
 """
 
 from __future__ import annotations
@@ -36,13 +40,18 @@ def handle(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) 
 
 
 def start(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) -> bool:
-    """Step one: the "all" feed. True when step two is owed."""
+    """Step one: the "all" feed. True when step two is owed, to be rung behind."""
     pending = _pending(event_id)
     if pending is None:
+        return False
+    if pending.started:  # rung again: the second step has waited long enough
+        _finish(event_id, pending, settings, on_feeds_changed)
         return False
     with _failures_recorded(event_id):
         first = [key for key in pending.keys if key == FIRST]
         _refresh(pending.article_id, first, settings, on_feeds_changed)
+        with session_scope() as session:
+            outbox.mark_started(session, event_id, utcnow())
     return True
 
 
@@ -53,8 +62,13 @@ def finish(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) 
     database.
     """
     pending = _pending(event_id)
-    if pending is None:
-        return
+    if pending is not None:
+        _finish(event_id, pending, settings, on_feeds_changed)
+
+
+def _finish(
+    event_id: int, pending: _Pending, settings: Settings, on_feeds_changed: OnFeedsChanged
+) -> None:
     with _failures_recorded(event_id):
         rest = [key for key in pending.keys if key != FIRST]
         _refresh(pending.article_id, rest, settings, on_feeds_changed)
@@ -77,6 +91,7 @@ class _Pending:
     article_id: int
     keys: list[FeedKey]  # the feeds the event touches, "all" first
     publishes: bool
+    started: bool  # the first step is done
 
 
 def _pending(event_id: int) -> _Pending | None:
@@ -88,7 +103,10 @@ def _pending(event_id: int) -> _Pending | None:
         if outbox.earlier_unhandled(session, event) is not None:
             return None  # its turn comes when the earlier one is done (or at the next sweep)
         return _Pending(
-            event.article_id, touched_by(event.payload), event.kind is EventKind.PUBLISHED
+            event.article_id,
+            touched_by(event.payload),
+            event.kind is EventKind.PUBLISHED,
+            event.started_at is not None,
         )
 
 

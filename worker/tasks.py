@@ -26,9 +26,13 @@ def finish_event(event_id: int) -> None:
 
 @app.task(name="budkavle.sweep_outbox", acks_late=True)
 def sweep_outbox() -> int:
-    """Ring again for every event that is due: lost tasks, flushed queues, killed workers."""
+    """Ring again for every event that is due: lost tasks, flushed queues, killed workers;
+    never more than the queue has room for, so a backlog drains instead of feeding itself."""
+    room = bell.room_in_queue()
+    if not room:
+        return 0
     with session_scope() as session:
-        event_ids = outbox.due(session, utcnow())
+        event_ids = outbox.due(session, utcnow(), limit=room)
     bell.ring_events(event_ids)
     return len(event_ids)
 

@@ -26,7 +26,7 @@ PIP_SYNC = $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r
 INSTALL_SELF = $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 
 .DEFAULT_GOAL := run
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench chaos lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,13 @@ bench: $(VENV)/.installed-test
 	else \
 		echo "bench/run.sh does not exist yet: no benchmarks to run"; \
 	fi
+
+# The fault suite: every scenario on SQLite and PostgreSQL, about an hour; a table at the
+# end. CHAOS_ARGS="--db sqlite burst" runs one. Needs redis-server and PostgreSQL's
+# binaries (the servers it starts are its own, on free ports).
+CHAOS_ARGS ?=
+chaos: $(VENV)/.installed-test
+	$(BIN)/python -m chaos.run $(CHAOS_ARGS)
 
 # Resolves pyproject.toml's ranges to the newest releases that fit. The runtime lock is
 # written first and constrains the test lock, so both name the same version of every

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import smtplib
 import socket
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -405,6 +406,29 @@ def test_the_folder_reports_a_write_failure_as_temporary(tmp_path: Path) -> None
     with FolderTransport(blocker).connect() as connection, pytest.raises(SendError) as failure:
         connection.send(SENDER, *letter(1))
     assert failure.value.permanent is False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI is)")
+def test_a_full_disk_is_temporary_and_leaves_no_half_written_file(tmp_path: Path) -> None:
+    outbox = tmp_path / "utkorg"
+    outbox.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(outbox)], check=True)
+    try:
+        sender, recipient, message = SENDER, *letter(1)
+        big = message + b"Nyheter fr\xc3\xa5n Borl\xc3\xa4nge. " * 2000  # ~70 KB: does not fit
+        with FolderTransport(outbox).connect() as connection:
+            with pytest.raises(SendError) as failure:
+                connection.send(sender, recipient, big)
+            assert failure.value.permanent is False
+            assert "No space left" in str(failure.value)
+            assert os.listdir(outbox) == [], "the half-written file was removed"
+            # Space again (an operator cleaned up): the same message goes through.
+            remount = ["mount", "-o", "remount,size=1m", str(outbox)]
+            subprocess.run(remount, check=True)
+            connection.send(sender, recipient, big)
+        assert len(os.listdir(outbox)) == 1
+    finally:
+        subprocess.run(["umount", str(outbox)], check=True)
 
 
 URLS = {

@@ -37,6 +37,7 @@ import smtplib
 import socket
 import ssl
 import tempfile
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -398,15 +399,22 @@ class FolderConnection(_Closing):
         path = self.folder / file_name(recipient, message)
         # What a delivering MTA adds (RFC 5321 4.4), so the envelope can be read too.
         envelope = f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode("ascii")
+        temporary: str | None = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             # A reader never sees half a file: write beside it, then rename over it.
             with tempfile.NamedTemporaryFile(
                 dir=self.folder, prefix=".sending-", suffix=".tmp", delete=False
-            ) as temporary:
-                temporary.write(envelope + message)
-            os.replace(temporary.name, path)
+            ) as handle:
+                temporary = handle.name
+                handle.write(envelope + message)
+            os.replace(temporary, path)
         except OSError as error:
+            # A full disk is temporary: the delivery is tried again later. The half-written
+            # file goes now, or each retry would leave one more and keep the disk full.
+            if temporary is not None:
+                with suppress(OSError):
+                    os.unlink(temporary)
             raise SendError(None, f"writing {path}: {error.strerror}", permanent=False) from None
 
 

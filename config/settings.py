@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import secrets
 import tempfile
 from functools import lru_cache
@@ -21,6 +22,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Unix socket paths are limited to 107 bytes on Linux (sun_path).
 _MAX_SOCKET_PATH = 100
+_BOUNCE_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*/=?^_`{|}~.-]{1,30}", re.ASCII)
+_DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+", re.ASCII)
 
 
 class SettingsError(RuntimeError):
@@ -97,6 +100,28 @@ class Settings(BaseSettings):
     dkim_private_key_path: str = Field("", description="PEM key that DKIM-signs; empty: no DKIM.")
     dkim_selector: str = Field("budkavle", description="DKIM selector (s=) of the key.")
     log_level: str = Field("INFO", description="Logging level of every process.")
+    bounce_address: str = Field(
+        "", description="Envelope sender; each email's is LOCAL+TOKEN@DOMAIN (VERP); "
+        "default bounces@ the domain of EMAIL_FROM."
+    )
+    bounce_imap_url: str = Field(
+        "", description="Bounce mailbox: imaps://user:pass@host:993/INBOX (or imap://...?"
+        "starttls=required); empty: not read."
+    )
+    bounce_imap_interval_seconds: float = Field(
+        60.0, gt=0, description="Beat period of reading the bounce mailbox."
+    )
+    ses_topic_arns: str = Field(
+        "", description="Comma-separated SNS topic ARNs whose SES notifications are taken; "
+        "empty: /api/bounces/ses is off."
+    )
+    postmark_webhook_auth: str = Field(
+        "", description="user:password the Postmark webhook URL carries (HTTP Basic); "
+        "empty: /api/bounces/postmark is off."
+    )
+    mailgun_signing_key: str = Field(
+        "", description="Mailgun webhook signing key; empty: /api/bounces/mailgun is off."
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -144,6 +169,24 @@ class Settings(BaseSettings):
             raise ValueError("must be one line with an address, e.g. Nyheter <nyheter@example.se>")
         return value
 
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str) -> str:
+        # VERP adds "+TOKEN" to the local part (newsroom/verp.py): it must have no "+" of
+        # its own and leave room for the token within RFC 5321's 64 characters.
+        local, _, domain = value.rpartition("@")
+        if value and (_BOUNCE_LOCAL.fullmatch(local) is None or
+                      _DOMAIN.fullmatch(domain) is None):  # fmt: skip
+            raise ValueError("must be a plain address without '+', e.g. bounces@example.se")
+        return value
+
+    @field_validator("postmark_webhook_auth")
+    @classmethod
+    def _postmark_auth(cls, value: str) -> str:
+        if value and ":" not in value:
+            raise ValueError("must be user:password, as in the webhook URL")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -180,6 +223,16 @@ class Settings(BaseSettings):
     def mail_domain(self) -> str:
         """The domain of the sender: Message-IDs, the unsubscribe mailbox and DKIM use it."""
         return self.sender.rpartition("@")[2].rstrip(">").strip()
+
+    @property
+    def bounce_mailbox(self) -> str:
+        """The envelope sender before its token: the configured one, or bounces@ the
+        sender's domain (so SPF and DMARC alignment of the From domain still hold)."""
+        return self.bounce_address or f"bounces@{self.mail_domain}"
+
+    @property
+    def ses_topics(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.ses_topic_arns.split(",") if part.strip())
 
     @property
     def zone(self) -> ZoneInfo:

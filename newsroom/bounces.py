@@ -1,9 +1,11 @@
 """Apply what a returned mail says: bounces count, complaints and mailto unsubscribes act.
 
 Anyone can send a report naming anyone, so a report acts only on the subscriber whose mail
-it is about: the original's Message-ID must be one we made (HMAC, newsroom/messageids.py),
-and the address the report names, if any, must be the one that mail went to. Otherwise it
-is unverified and changes nothing; a mailto unsubscribe is verified by its signed token.
+it is about: it was delivered to the VERP address of that mail (newsroom/verp.py), or the
+original's Message-ID is one we made (HMAC, newsroom/messageids.py) and the address the
+report names, if any, is the one that mail went to. Otherwise it is unverified and changes
+nothing; a mailto unsubscribe is verified by its signed token, and a provider's webhook
+report by the provider's signature (web/bouncehooks/), which vouches for its addresses.
 
 A report is applied once: its key (the report's Message-ID, or a hash of its bytes) is
 stored in the same transaction as the changes, so feeding the same mailbox twice, or the
@@ -12,13 +14,14 @@ same file to `budkavle bounces` again, counts nothing twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config import Settings
-from newsroom import messageids, subscribers
+from newsroom import messageids, subscribers, verp
 from newsroom.models import EmailDelivery, ProcessedReport, Subscriber, SubscriberStatus, utcnow
 from newsroom.reports import Kind, Recipient, Report, read
 from newsroom.tokens import BadToken, Purpose
@@ -58,6 +61,7 @@ class _Origin:
     """The subscriber a verified report is about; None: ours, but they were erased since."""
 
     subscriber: Subscriber | None
+    by_verp: bool = False
 
 
 def apply_raw(session: Session, raw: bytes, settings: Settings) -> Applied:
@@ -70,8 +74,14 @@ def apply(session: Session, report: Report, settings: Settings) -> Applied:
         return Applied(report.kind, report.key, False, ())
     if report.kind is Kind.UNSUBSCRIBE:
         return _unsubscribe(session, report, settings)
-    origin = _origin(session, report.originals, settings.resolved_secret_key().encode())
-    checked = [(recipient, _check(recipient, origin)) for recipient in report.recipients]
+    if report.vouched_by:
+        return _vouched(session, report, settings)
+    secret = settings.resolved_secret_key().encode()
+    origin = _verp(session, report.addressed_to, secret) or _origin(
+        session, report.originals, secret
+    )
+    recipients = _recipients(report, origin)
+    checked = [(recipient, _check(recipient, origin)) for recipient in recipients]
     if origin is None or (checked and all(note is not None for _, note in checked)):
         # Not recorded as processed: a forgery must not take the key of a genuine report
         # that comes later (a reporter's Message-IDs can be predictable), and changes
@@ -104,6 +114,36 @@ def _origin(session: Session, originals: tuple[str, ...], secret: bytes) -> _Ori
         if subscriber_id is not None:
             return _Origin(session.get(Subscriber, subscriber_id))
     return None
+
+
+def _verp(session: Session, addressed_to: tuple[str, ...], secret: bytes) -> _Origin | None:
+    """Whose mail the report is about, from the VERP address it was delivered to."""
+    found = verp.find(addressed_to, secret)
+    if found is None:
+        return None
+    if found.of is verp.Of.NOTICE:
+        return _Origin(session.get(Subscriber, found.id), by_verp=True)
+    delivery = session.get(EmailDelivery, found.id)
+    if delivery is None:  # erased with its subscriber (GDPR art. 17)
+        return _Origin(None, by_verp=True)
+    return _Origin(session.get(Subscriber, delivery.subscriber_id), by_verp=True)
+
+
+def _recipients(report: Report, origin: _Origin | None) -> tuple[Recipient, ...]:
+    if origin is None:
+        return report.recipients
+    address = origin.subscriber.email if origin.subscriber is not None else ""
+    if not report.recipients:
+        # A bounce naming nobody (prose from MAILER-DAEMON, an empty delivery-status): our
+        # mail to this subscriber came back and it does not say why. A permanent failure
+        # of unknown cause (RFC 3463 X.0.0): it counts towards SUPPRESS_AFTER_FAILURES.
+        return (Recipient(address, "failed", "", permanent=True),)
+    if origin.by_verp:
+        # The VERP address says whose mail this was; the report's own address may be where
+        # a forward led, or an internal name. Either way one report counts once, for them.
+        first = next((r for r in report.recipients if r.permanent), report.recipients[0])
+        return (replace(first, address=address),)
+    return report.recipients
 
 
 def _check(recipient: Recipient, origin: _Origin | None) -> str | None:
@@ -170,6 +210,20 @@ def _complaint(subscriber: Subscriber | None, recipient: Recipient, settings: Se
     _suppress(subscriber, SubscriberStatus.COMPLAINED)
     return Change(subscriber.email, recipient.action, before, str(subscriber.status),
                   subscriber.failures, "suppressed: complaint")  # fmt: skip
+
+
+def _vouched(session: Session, report: Report, settings: Settings) -> Applied:
+    """A provider's signed report: each recipient's address names the subscriber."""
+    if not _claim(session, report.key):
+        return Applied(report.kind, report.key, True, ())
+    act = _complaint if report.kind is Kind.COMPLAINT else _bounce
+    changes = tuple(
+        act(session.scalars(select(Subscriber).where(Subscriber.email == r.address)).first(),
+            r, settings)
+        for r in report.recipients
+    )  # fmt: skip
+    session.flush()
+    return Applied(report.kind, report.key, False, changes)
 
 
 def _unsubscribe(session: Session, report: Report, settings: Settings) -> Applied:

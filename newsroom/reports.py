@@ -10,9 +10,14 @@ Three shapes, all read with the standard library's email package:
 
 Anything else is ``Kind.OTHER``: an out-of-office reply is no reason to change anyone.
 
+A bounce that is no RFC 3464 report (old qmail and Exchange write prose) is a DSN naming
+nobody when it comes from MAILER-DAEMON or postmaster (RFC 5321 §4.5.1): the VERP address
+it was delivered to can still say whose mail it was.
+
 Nothing here is trusted yet: anyone can send a report naming anyone. A report also gives
-the Message-ID of the mail it is about (``originals``); newsroom/bounces.py acts only when
-that is one we made (newsroom/messageids.py).
+the Message-ID of the mail it is about (``originals``) and the addresses it was delivered
+to (``addressed_to``); newsroom/bounces.py acts only when one of those is one we made
+(newsroom/messageids.py, newsroom/verp.py).
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _UNSUBSCRIBE = re.compile(r"\s*unsubscribe\s+(\S{1,200})\s*", re.IGNORECASE)
 _MSG_ID = re.compile(r"<[^<>\s]{1,250}>")  # RFC 5322 §3.6.4 msg-id, loosely
 MAX_ORIGINALS = 20  # a References field may be long; ours is among the last few
+# Where the mailbox's MTA writes the envelope recipient: Postfix (Delivered-To,
+# X-Original-To), Exim (Envelope-To), others (X-Envelope-To); a DSN's own To is the
+# envelope sender it answers (RFC 3464 §2, our VERP address).
+_DELIVERED_TO = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to")
+_DAEMON = re.compile(r"(?:^|[\s<\"])(?:mailer-daemon|postmaster)@", re.IGNORECASE)
 
 
 class ReportError(DomainError):
@@ -62,6 +72,10 @@ class Report:
     recipients: tuple[Recipient, ...] = ()
     token: str | None = None
     originals: tuple[str, ...] = ()  # Message-IDs the report says it is about, best first
+    addressed_to: tuple[str, ...] = ()  # where it was delivered: VERP addresses
+    # A provider that authenticated its webhook ("ses", "postmark", "mailgun") vouches for
+    # the recipients: their addresses name our subscribers without a Message-ID of ours.
+    vouched_by: str = ""
 
 
 def read(raw: bytes) -> Report:
@@ -76,14 +90,19 @@ def read(raw: bytes) -> Report:
     if not message.keys():
         raise ReportError("body", "must be a raw mail (RFC 5322 header fields, then the body)")
     key = _key(message, raw)
+    to = tuple(str(value) for name in _DELIVERED_TO for value in message.get_all(name, []))
     report_type = str(message.get_param("report-type", "", header="content-type")).lower()
     if message.get_content_type() == "multipart/report" and report_type == "delivery-status":
-        return Report(Kind.DSN, key, _delivery_status(message), originals=_originals(message))
+        return Report(Kind.DSN, key, _delivery_status(message), originals=_originals(message),
+                      addressed_to=to)  # fmt: skip
     if message.get_content_type() == "multipart/report" and report_type == "feedback-report":
-        return Report(Kind.COMPLAINT, key, _complaint(message), originals=_originals(message))
+        return Report(Kind.COMPLAINT, key, _complaint(message), originals=_originals(message),
+                      addressed_to=to)  # fmt: skip
     match = _UNSUBSCRIBE.fullmatch(str(message.get("subject", "")))
     if match:
         return Report(Kind.UNSUBSCRIBE, key, token=match.group(1))
+    if _DAEMON.search(str(message.get("from", ""))):
+        return Report(Kind.DSN, key, originals=_originals(message), addressed_to=to)
     return Report(Kind.OTHER, key)
 
 
@@ -114,7 +133,7 @@ def _recipient(block: Message) -> Recipient | None:
     named = block.get("original-recipient") or block.get("final-recipient")
     if named is None:
         return None
-    address = _address(str(named).partition(";")[2] or str(named))
+    address = mail_address(str(named).partition(";")[2] or str(named))
     action = str(block.get("action", "")).strip().lower()
     match = _STATUS.search(str(block.get("status", "")))
     status = ".".join(match.groups()) if match else ""
@@ -150,9 +169,9 @@ def _complaint(message: EmailMessage) -> tuple[Recipient, ...]:
             fields = _fields(part)
             feedback_type = fields.get("feedback-type", "").strip().lower()
             # RFC 5965 §3.2: Original-Rcpt-To is optional; providers often leave it out.
-            address = address or _address(fields.get("original-rcpt-to", ""))
+            address = address or mail_address(fields.get("original-rcpt-to", ""))
         elif kind in ("message/rfc822", "text/rfc822-headers") and not address:
-            address = _address(_fields(part).get("to", ""))
+            address = mail_address(_fields(part).get("to", ""))
     # RFC 5965 §7.3: "abuse" is a spam complaint; "not-spam" and the rest are no reason.
     permanent = feedback_type in ("abuse", "fraud")
     # Without an address (providers may redact it, RFC 6590) the complaint still stands:
@@ -174,7 +193,8 @@ def _fields(part: Message) -> dict[str, str]:
     return {name.lower(): str(value) for name, value in parsed.items()}
 
 
-def _address(value: str) -> str:
+def mail_address(value: str) -> str:
+    """The one spelling we store (subscribers.normalize_email), or a lower-cased best try."""
     value = value.strip().strip("<>").strip()
     if "<" in value:  # "Åsa <asa@example.se>"
         value = value.rpartition("<")[2].rstrip(">")

@@ -55,6 +55,7 @@ def dsn(
     message_id: str | None = "",
     in_reply_to: str | None = None,
     reporter: str = "mx1.kommun.example",
+    delivered_to: str | None = None,
 ) -> bytes:
     """A Postfix-style non-delivery (or delay) report for one recipient about the mail
     `original` (its Message-ID; None: the report quotes no header); by default with a
@@ -66,6 +67,7 @@ def dsn(
         "Undelivered Mail Returned to Sender"
     )
     id_line = f"Message-ID: {message_id}\n" if message_id else ""
+    envelope = _envelope(delivered_to)
     if in_reply_to:
         id_line += f"In-Reply-To: {in_reply_to}\nReferences: {in_reply_to}\n"
     quoted = "" if original is None else f"""\
@@ -77,8 +79,7 @@ Content-Type: text/rfc822-headers
 """
     return _crlf(f"""\
 Return-Path: <>
-From: MAILER-DAEMON@{reporter} (Mail Delivery System)
-To: nyheter@nyheter.example
+{envelope}From: MAILER-DAEMON@{reporter} (Mail Delivery System)
 Subject: {subject}
 Date: Thu, 26 Nov 2026 07:00:02 +0100 (CET)
 {id_line}Auto-Submitted: auto-replied
@@ -117,6 +118,31 @@ Remote-MTA: dns; mx.{address.partition("@")[2]}
 Diagnostic-Code: smtp; {diagnostic}
 
 {quoted}--4F1A2C0.1795680002/{reporter}--
+""")
+
+
+def _envelope(delivered_to: str | None) -> str:
+    """What the bounce mailbox's MTA adds (Postfix: Delivered-To, X-Original-To), and the
+    report's own To: the envelope sender of the mail it answers (our VERP address)."""
+    if delivered_to is None:
+        return "To: nyheter@nyheter.example\n"
+    return f"Delivered-To: {delivered_to}\nX-Original-To: {delivered_to}\nTo: {delivered_to}\n"
+
+
+def empty_bounce(
+    delivered_to: str, *, message_id: str, reporter: str = "mx.kommun.example"
+) -> bytes:
+    """A bounce with nothing to read: no RFC 3464 report, no quoted original, no body (old
+    Exchange and qmail setups, or a filter that stripped it). Only its envelope tells."""
+    return _crlf(f"""\
+Return-Path: <>
+{_envelope(delivered_to)}From: Mail Delivery Subsystem <MAILER-DAEMON@{reporter}>
+Subject: Returned mail: see transcript for details
+Date: Thu, 26 Nov 2026 07:00:09 +0100
+Message-ID: {message_id}
+Auto-Submitted: auto-replied
+Content-Type: text/plain; charset=utf-8
+
 """)
 
 

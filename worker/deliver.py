@@ -20,7 +20,7 @@ from sqlalchemy import Connection as Database
 from sqlalchemy import Table, bindparam, update
 
 from config import Settings
-from newsroom import outbox
+from newsroom import outbox, verp
 from newsroom.db import get_engine, session_scope
 from newsroom.models import (
     EmailDelivery,
@@ -115,8 +115,10 @@ def _send_one(
         _record_failure(database, recipient, str(error), settings, utcnow(), counts=False)
         outcome.failed += 1
         return
+    # VERP (newsroom/verp.py): a bounce of this email names this delivery by where it goes.
+    sender = verp.for_delivery(recipient.delivery_id, settings.bounce_mailbox, secret)
     try:
-        connection.send(template.sender_address, recipient.email, message)
+        connection.send(sender, recipient.email, message)
     except SendError as error:
         now = utcnow()
         if error.permanent or recipient.attempts >= MAX_ATTEMPTS:

@@ -21,7 +21,7 @@ from email_templates.render import (
     render_already_subscribed,
     render_confirm,
 )
-from newsroom import links, messageids
+from newsroom import links, messageids, verp
 from newsroom.db import session_scope
 from newsroom.models import Subscriber, SubscriberStatus
 from worker.bell import redis_client
@@ -141,7 +141,9 @@ def _message(
         unsubscribe_mailto=personal.unsubscribe_mailto,
         preferences_url=personal.preferences_url,
     )
-    return message, template.sender_address
+    # VERP (newsroom/verp.py): a bounce of this notice names the subscriber by where it goes.
+    secret = settings.resolved_secret_key().encode()
+    return message, verp.for_notice(subscriber.id, settings.bounce_mailbox, secret)
 
 
 def _mark_sent(subscriber_id: int, requested: datetime) -> None:

@@ -61,6 +61,12 @@ def create_app(settings: Settings) -> Celery:
             },
         },
     )
+    if settings.bounce_imap_url:
+        # The bounce mailbox (worker/bouncebox.py); without one, nothing to read.
+        app.conf.beat_schedule["read-bounce-mailbox"] = {
+            "task": "budkavle.read_bounce_mailbox",
+            "schedule": settings.bounce_imap_interval_seconds,
+        }
     return app
 
 

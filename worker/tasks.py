@@ -9,7 +9,7 @@ from feeds.store import CHANGES_CHANNEL
 from newsroom import articles, editions, outbox, partners
 from newsroom.db import session_scope
 from newsroom.models import utcnow
-from worker import bell, deliver, digest, events, http, notices, push, websub
+from worker import bell, bouncebox, deliver, digest, events, http, notices, push, websub
 from worker.app import app
 
 
@@ -121,3 +121,14 @@ def sweep_digests() -> int:
     subscriber_ids = notices.sweep(now)
     bell.ring_notices(subscriber_ids)
     return len(batches) + len(subscriber_ids)
+
+
+@app.task(name="budkavle.read_bounce_mailbox", acks_late=True)
+def read_bounce_mailbox() -> int:
+    """Apply what came back to the bounce mailbox since the last beat."""
+    settings = get_settings()
+    if not settings.bounce_imap_url:
+        return 0
+    mailbox = bouncebox.mailbox_from_url(settings.bounce_imap_url, settings.smtp_timeout_seconds)
+    swept = bouncebox.sweep(mailbox, settings)
+    return swept.applied

@@ -12,6 +12,7 @@ from config import Settings, get_settings
 from feeds.store import CHANGES_CHANNEL
 from web import (
     articles,
+    bouncehooks,
     errors,
     health,
     newsletter,
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Front:
     app.include_router(partners.admin)
     app.include_router(partners.pull)
     app.include_router(subscribers.admin)
+    app.include_router(bouncehooks.router)
     app.add_route("/feeds/{path:path}", serve_feed, methods=["GET", "HEAD"])
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(Metrics)

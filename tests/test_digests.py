@@ -209,6 +209,35 @@ def test_an_smtp_server_that_was_away_gets_everything_when_back(mail: SmtpSink) 
     assert first_ids == _message_ids()
 
 
+def test_a_bell_that_comes_early_still_rings_the_next_one(mail: SmtpSink) -> None:
+    """Retries fall due a few milliseconds apart, and an ETA may fire a moment early: a
+    run that finds nothing due, or sends only the first, still says when the rest are
+    due, so the batch's chain of bells never ends while a row waits."""
+    for number in range(3):
+        subscribe(f"tidig{number}@example.se")
+    publish()
+    [(edition_id, batch)] = plan()
+    mail.stop()
+    assert deliver.send_batch(edition_id, batch, get_settings()).retry == 3
+    with session_scope() as session:
+        due = sorted(session.scalars(select(EmailDelivery.next_attempt_at)))
+    assert due[0] < due[-1], "each retry is due from its own failure"
+    mail.start()
+
+    early = deliver.send_batch(edition_id, batch, get_settings())  # before any is due
+    assert (early.sent, early.retry, early.retry_at) == (0, 0, due[0])
+    with session_scope() as session:  # the first falls due; the others a moment later
+        first = session.scalars(select(EmailDelivery).order_by(EmailDelivery.id)).first()
+        assert first is not None
+        first.next_attempt_at = utcnow()
+    partly = deliver.send_batch(edition_id, batch, get_settings())
+    assert (partly.sent, partly.retry_at) == (1, due[1])
+    with session_scope() as session:
+        session.execute(update(EmailDelivery).values(next_attempt_at=utcnow()))
+    done = deliver.send_batch(edition_id, batch, get_settings())
+    assert (done.sent, done.retry_at) == (2, None), "nothing left: the chain ends"
+
+
 def _message_ids() -> list[int]:
     with session_scope() as session:
         return list(session.scalars(select(EmailDelivery.id).order_by(EmailDelivery.id)))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection as Database
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from config import Settings
@@ -104,6 +104,25 @@ def claim(
                 )
             )
     return result
+
+
+def next_due(session: Session, edition_id: int, batch: int) -> datetime | None:
+    """When the batch's next queued row that nobody holds is due: its next bell's time.
+
+    Asked after every run of a batch, whatever that run found: a bell that came a moment
+    early (an ETA is no promise to the millisecond), or a run that sent only the first of
+    several retries, would otherwise end the batch's chain of bells, and leave its rows to
+    the sweeper's slow round.
+    """
+    now = utcnow()
+    due: datetime | None = session.scalar(
+        select(func.min(EmailDelivery.next_attempt_at))
+        .where(EmailDelivery.edition_id == edition_id, EmailDelivery.batch == batch)
+        .where(EmailDelivery.status == EmailStatus.QUEUED)
+        .where(or_(EmailDelivery.leased_until.is_(None), EmailDelivery.leased_until < now))
+    )
+    # SQLite hands back a naive value from an aggregate; it was stored as UTC.
+    return due.replace(tzinfo=UTC) if due is not None and due.tzinfo is None else due
 
 
 def _templates(

@@ -21,7 +21,7 @@ from sqlalchemy import Table, bindparam, update
 
 from config import Settings
 from newsroom import outbox, verp
-from newsroom.db import get_engine, session_scope
+from newsroom.db import get_engine, read_scope, session_scope
 from newsroom.models import (
     EmailDelivery,
     EmailStatus,
@@ -56,16 +56,19 @@ def send_batch(
     with session_scope() as session:
         claim = claims.claim(session, edition_id, batch, settings, utcnow())
     outcome = Outcome()
-    if not claim.recipients:
-        return outcome
-    transport = transport or transport_from_settings(settings)
-    secret = settings.resolved_secret_key().encode()
-    with transport.connect() as connection, _results_connection() as database:
-        lease = claims.Lease(database, claim, settings)
-        for recipient in claim.recipients:
-            if lease.holds(recipient.delivery_id):
-                template = claim.templates[recipient.segment_id]
-                _send_one(recipient, template, connection, database, settings, secret, outcome)
+    if claim.recipients:
+        transport = transport or transport_from_settings(settings)
+        secret = settings.resolved_secret_key().encode()
+        with transport.connect() as connection, _results_connection() as database:
+            lease = claims.Lease(database, claim, settings)
+            for recipient in claim.recipients:
+                if lease.holds(recipient.delivery_id):
+                    template = claim.templates[recipient.segment_id]
+                    _send_one(
+                        recipient, template, connection, database, settings, secret, outcome
+                    )
+    with read_scope() as session:
+        outcome.retry_at = claims.next_due(session, edition_id, batch)
     return outcome
 
 
@@ -133,7 +136,6 @@ def _send_one(
             )
             database.commit()
             outcome.retry += 1
-            outcome.retry_at = min(filter(None, (outcome.retry_at, retry_at)))
         return
     database.execute(_SENT, {"delivery": recipient.delivery_id, "when": utcnow()})
     database.commit()

@@ -61,6 +61,9 @@ def commands(host: str, port: int, settings: Settings, concurrency: int) -> dict
         "web": [
             python, "-m", "uvicorn", "web.app:create_app", "--factory",
             "--host", host, "--port", str(port), "--no-access-log",
+            # BUDKAVLE_TRUSTED_PROXIES decides whose X-Forwarded-For counts (web/app.py),
+            # not uvicorn's default of trusting 127.0.0.1.
+            "--no-proxy-headers",
             "--log-level", settings.log_level.lower(),
         ],
         "worker": [

@@ -60,6 +60,27 @@ class Settings(BaseSettings):
         3600, ge=60, description="Seconds before Redis re-delivers an unacknowledged task."
     )
     max_request_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body.")
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or CIDRs of reverse proxies whose "
+        "X-Forwarded-For names the client; empty: the socket's peer is the client.",
+    )
+    subscribe_rate_per_minute: float = Field(
+        10.0, ge=0, description="POST /subscribe per minute per client address; 0: no limit."
+    )
+    subscribe_burst: int = Field(20, ge=1, description="POST /subscribe a client may send at once.")
+    websub_rate_per_minute: float = Field(
+        60.0, ge=0, description="POST /websub per minute per client address; 0: no limit."
+    )
+    websub_burst: int = Field(100, ge=1, description="POST /websub a client may send at once.")
+    partner_pull_rate_per_minute: float = Field(
+        120.0,
+        ge=0,
+        description="Partner pull API requests per minute per client address; 0: no limit.",
+    )
+    partner_pull_burst: int = Field(
+        120, ge=1, description="Partner pull API requests a client may send at once."
+    )
     webhook_allow_networks: str = Field(
         "",
         description="Comma-separated CIDRs that pushes and WebSub callbacks may target though "
@@ -157,6 +178,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"{cidr!r} is not a network (e.g. 10.0.0.0/8)") from None
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        return cls._networks(value)
+
     @field_validator("subscribe_languages")
     @classmethod
     def _subscribe_languages(cls, value: str) -> str:
@@ -204,6 +230,10 @@ class Settings(BaseSettings):
     def allowed_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         parts = (part.strip() for part in self.webhook_allow_networks.split(","))
         return tuple(ipaddress.ip_network(part, strict=False) for part in parts if part)
+
+    @property
+    def proxy_networks(self) -> list[str]:
+        return [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
 
     @property
     def subscribe_language_codes(self) -> tuple[str, ...]:

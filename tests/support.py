@@ -31,7 +31,9 @@ class Server:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+        # proxy_headers=False as `budkavle serve` and the image run it: only
+        # BUDKAVLE_TRUSTED_PROXIES makes X-Forwarded-For count.
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", proxy_headers=False)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()

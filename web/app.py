@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from config import Settings, get_settings
 from feeds.store import CHANGES_CHANNEL
@@ -26,6 +27,7 @@ from web.feedcache import ChangeListener
 from web.feeds import make_loader, serve_feed
 from web.front import Front
 from web.middleware import BodyLimit, Metrics
+from web.ratelimit import RateLimiter, rules
 
 LISTENER_START_SECONDS = 5.0
 
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Front:
     """What uvicorn runs (``uvicorn web.app:create_app --factory``); ``.app`` is FastAPI."""
     settings = settings or get_settings()
     cache = make_loader(settings)
+    limiter = RateLimiter(settings.redis_client_url, rules(settings))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Front:
             yield
         finally:
             listener.stop()
+            await limiter.close()
 
     app = FastAPI(
         title=f"{settings.site_name} API",
@@ -54,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Front:
         lifespan=lifespan,
     )
     app.state.feed_cache = cache
+    app.state.rate_limiter = limiter
     errors.install(app)
     app.include_router(articles.router)
     app.include_router(health.router)
@@ -68,6 +73,10 @@ def create_app(settings: Settings | None = None) -> Front:
     app.add_route("/feeds/{path:path}", serve_feed, methods=["GET", "HEAD"])
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(Metrics)
+    if settings.proxy_networks:
+        # The client is who the trusted proxies say it was (the rightmost untrusted address
+        # in X-Forwarded-For); without them, the socket's peer, whatever a header claims.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_networks)
     health.register_collector()
     # Feed cache hits are answered in front of all of the above (web/front.py); the
     # ChangeListener empties this one cache for both ways in.

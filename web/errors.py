@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from newsroom.errors import DomainError
+from web.ratelimit import RateLimited, retry_after
 
 
 def problem(status: int, field: str, message: str) -> JSONResponse:
@@ -40,7 +41,7 @@ async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 413:  # web.middleware.BodyLimit, for a body that did not say its size
         response = problem(413, "body", str(exc.detail))
-        response.headers["Connection"] = "close"  # the rest of the body was never read
+        response.headers["Connection"] = "close"  # the rest of the body was not kept
         return response
     # FastAPI reports a body that json.loads raised on with anything but JSONDecodeError as
     # a bare 400 "error parsing the body"; say what is wrong, like any other invalid JSON.
@@ -61,8 +62,20 @@ async def _integrity(_: Request, exc: Exception) -> JSONResponse:
     return problem(409, "slug", "taken by a request that committed first; try again")
 
 
+async def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimited)
+    message = (
+        f"over {exc.rule.per_minute:g} requests a minute ({exc.rule.burst} at once) from "
+        f"this address; retry after {retry_after(exc.wait)} s"
+    )
+    detail = [{"field": "rate", "msg": message, "loc": []}]
+    headers = {"Retry-After": retry_after(exc.wait)}
+    return JSONResponse({"detail": detail}, status_code=429, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(RateLimited, _rate_limited)

@@ -8,11 +8,13 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from web.bodies import discard, expects_continue
 from web.httpmetrics import HTTP
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, before anything reads them."""
+    """Refuse request bodies over ``max_bytes`` with 413, in a way the client can read:
+    the rest of the body is discarded first (web/bodies.py says why)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -24,6 +26,8 @@ class BodyLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                if not expects_continue(scope["headers"]):
+                    await discard(receive)
                 await self._refuse(send)
                 return
         received = 0
@@ -33,6 +37,8 @@ class BodyLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:  # a chunked body that never said its length
+                if message.get("more_body", False):
+                    await discard(receive)
                 raise _TooLarge(self.max_bytes)
             return message
 
@@ -44,7 +50,7 @@ class BodyLimit:
     async def _refuse(self, send: Send) -> None:
         message = f"request body over {self.max_bytes} bytes"
         detail = [{"field": "body", "msg": message, "loc": ["body"]}]
-        body = json.dumps({"detail": detail}).encode()
+        body = json.dumps({"detail": detail}, separators=(",", ":")).encode()  # as JSONResponse
         await send(
             {
                 "type": "http.response.start",

@@ -21,10 +21,17 @@ from newsroom.models import Partner, PartnerState, utcnow
 from newsroom.partners import PartnerIn
 from web.auth import require_admin
 from web.params import MAX_ROW_ID, RowId
+from web.ratelimit import limited
 from worker.bell import ring_pushes
 
 admin = APIRouter(prefix="/api/partners", tags=["partners"], dependencies=[Depends(require_admin)])
-pull = APIRouter(prefix="/api/partner", tags=["partner pull API"])
+# The limit comes first, before the key is looked up: guessing keys costs the same budget.
+pull = APIRouter(
+    prefix="/api/partner",
+    tags=["partner pull API"],
+    dependencies=[Depends(limited("partner_pull"))],
+    responses={429: {"description": "Over the rate limit; see Retry-After"}},
+)
 
 CURSOR_PREFIX = "c1."
 

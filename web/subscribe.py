@@ -26,7 +26,7 @@ from newsroom.models import Subscriber, SubscriberStatus, utcnow
 from newsroom.subscribers import Mail
 from newsroom.subscription import SubscriptionIn
 from newsroom.tokens import BadToken, Purpose
-from web import preferences
+from web import preferences, ratelimit
 from web.subscribeform import FORM_VERSION, FormError, FormValues, field_errors, page_language
 from web.subscribepage import choices, dead_link, domain, form_error, language_for, page, read_form
 from worker import bell
@@ -52,6 +52,12 @@ def subscribe_page(request: Request, lang: str | None = None) -> Response:
 async def subscribe(request: Request, lang: str | None = None) -> Response:
     settings = get_settings()
     accept = request.headers.get("accept-language")
+    wait = await ratelimit.check(request, "subscribe")
+    if wait:  # before the form is read: a flood costs a Redis call, not a database write
+        language = page_language(settings, lang, accept=accept)
+        response = form_error(request, language, 429)
+        response.headers["Retry-After"] = ratelimit.retry_after(wait)
+        return response
     body = await read_form(request)
     if isinstance(body, int):
         return form_error(request, page_language(settings, lang, accept=accept), body)

@@ -20,6 +20,7 @@ from newsroom.errors import DomainError
 from newsroom.models import Subscriber, Tag, utcnow
 from newsroom.tagcloud import tag_cloud
 from newsroom.tokens import BadToken, Purpose
+from web.bodies import read_at_most
 from web.subscribeform import (
     ERRORS,
     FREQUENCIES,
@@ -99,25 +100,21 @@ def dead_link(
 
 
 def form_error(request: Request, language: str, status: int) -> Response:
-    """400: a form we cannot read (not UTF-8, too many fields); 413: too large; 415."""
+    """400: a form we cannot read (not UTF-8, too many fields); 413: too large; 415; 429:
+    too many forms from one address."""
     return page(request, "subscribe_form_error.html", language, status, problem=status)
 
 
 async def read_form(request: Request) -> bytes | int:
     """The body of a form, or the status to refuse it with. An empty body is an empty form
     whatever its type: a form whose only field is an unticked box sends nothing."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+    body = await read_at_most(request, MAX_FORM_BYTES)
+    if body is None:
         return 413
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return 413
     content_type = request.headers.get("content-type", "")
     if body and content_type.partition(";")[0].strip().lower() != FORM_TYPE:
         return 415
-    return bytes(body)
+    return body
 
 
 def page(
@@ -147,5 +144,5 @@ def page(
     if private:
         response.headers.update(PRIVATE)
     if status == 413:
-        response.headers["Connection"] = "close"  # the rest of the body was never read
+        response.headers["Connection"] = "close"  # the rest of the body was not kept
     return response

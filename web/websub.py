@@ -16,6 +16,8 @@ from config import get_settings
 from newsroom import websub
 from newsroom.db import session_scope
 from newsroom.models import utcnow
+from web import ratelimit
+from web.bodies import read_at_most
 from web.hubform import FORM_TYPE, MAX_FORM_BYTES, HubRequestError, is_form, parse
 from worker.bell import ring_websub_intents
 
@@ -26,12 +28,19 @@ router = APIRouter(tags=["websub"])
 async def subscription_request(request: Request) -> PlainTextResponse:
     """Subscribe or unsubscribe (form-encoded hub.mode, hub.topic, hub.callback,
     hub.lease_seconds, hub.secret); 202, then intent verification at the callback."""
+    wait = await ratelimit.check(request, "websub")
+    if wait:
+        rule = request.app.state.rate_limiter.rules["websub"]
+        message = f"over {rule.per_minute:g} requests a minute from this address"
+        response = _refuse(HubRequestError("rate", message, 429))
+        response.headers["Retry-After"] = ratelimit.retry_after(wait)
+        return response
     if not is_form(request.headers.get("content-type", "")):
         return _refuse(HubRequestError("body", f"must be {FORM_TYPE} (WebSub §5.1)", 415))
-    body = await _read_at_most(request, MAX_FORM_BYTES)
+    body = await read_at_most(request, MAX_FORM_BYTES)
     if body is None:
         response = _refuse(HubRequestError("body", f"over {MAX_FORM_BYTES} bytes", 413))
-        response.headers["connection"] = "close"  # the rest of the body was never read
+        response.headers["connection"] = "close"  # the rest of the body was not kept
         return response
     try:
         await run_in_threadpool(_record, body)
@@ -67,19 +76,6 @@ def _record(body: bytes) -> None:
             utcnow(), grace,
         )  # fmt: skip
     ring_websub_intents([intent_id])  # after the commit: a rolled-back request never rings
-
-
-async def _read_at_most(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it is known to be longer than ``limit``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 def _refuse(error: HubRequestError) -> PlainTextResponse:

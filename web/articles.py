@@ -16,11 +16,17 @@ from newsroom import articles
 from newsroom.db import session_scope
 from newsroom.models import Article, ArticleStatus, OutboxEvent, utcnow
 from newsroom.schemas import ArticleIn
+from web import errors
 from web.auth import require_admin
 from web.params import Offset
 from worker.bell import ring_events
 
-router = APIRouter(prefix="/api/articles", tags=["articles"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/api/articles",
+    tags=["articles"],
+    dependencies=[Depends(require_admin)],
+    responses=errors.documented(400, 401, 404, 409, 413, 422),
+)
 
 
 class ImageOut(BaseModel):

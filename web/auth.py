@@ -9,7 +9,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from config import get_settings
 
-_bearer = HTTPBearer(auto_error=False, description="BUDKAVLE_ADMIN_TOKEN")
+# Named, so the OpenAPI schema tells this token from a partner's pull key.
+_bearer = HTTPBearer(auto_error=False, scheme_name="AdminToken", description="BUDKAVLE_ADMIN_TOKEN")
 
 
 def require_admin(

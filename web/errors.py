@@ -2,15 +2,55 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from newsroom.errors import DomainError
 from web.ratelimit import RateLimited, retry_after
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="What is wrong: a field of the body or a parameter, "
+                       "or `body` for the whole request.")  # fmt: skip
+    msg: str = Field(description="The rule it broke, e.g. `must be one line, got 2`.")
+    loc: list[str | int]
+
+
+class Problem(BaseModel):
+    """Every error of the API: one entry per problem. A refused key or token says so in a
+    plain sentence instead."""
+
+    detail: list[FieldProblem] | str
+
+
+_MEANINGS = {
+    400: "The request cannot be done as asked (the field is named)",
+    401: "Missing or wrong token or key",
+    404: "No such row",
+    409: "Conflicts with what is stored (a slug taken, a state that does not allow it)",
+    413: "Body over BUDKAVLE_MAX_REQUEST_BYTES",
+    422: "A field breaks a rule (the field is named)",
+    429: "Over the rate limit of this client address",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, all in the Problem shape."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        responses[status] = {"model": Problem, "description": _MEANINGS[status]}
+    if 429 in responses:
+        retry = {"description": "Seconds to wait (RFC 9110 §10.2.3)", "schema": {"type": "integer"}}
+        responses[429]["headers"] = {"Retry-After": retry}
+    return responses
 
 
 def problem(status: int, field: str, message: str) -> JSONResponse:
@@ -43,6 +83,8 @@ async def _http(request: Request, exc: Exception) -> Response:
         response = problem(413, "body", str(exc.detail))
         response.headers["Connection"] = "close"  # the rest of the body was not kept
         return response
+    if exc.status_code == 405:
+        exc = HTTPException(405, exc.detail, headers={"Allow": _allowed(request)})
     # FastAPI reports a body that json.loads raised on with anything but JSONDecodeError as
     # a bare 400 "error parsing the body"; say what is wrong, like any other invalid JSON.
     if isinstance(exc.__cause__, UnicodeDecodeError):
@@ -50,6 +92,22 @@ async def _http(request: Request, exc: Exception) -> Response:
     if isinstance(exc.__cause__, RecursionError):
         return problem(422, "body", "must be JSON nested less deeply")
     return await http_exception_handler(request, exc)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed(request: Request) -> str:
+    # Starlette names only the methods of the first route whose path matched; RFC 9110
+    # §15.5.6 wants all that the resource supports ("GET, POST" for /api/articles). Asking
+    # the router about each method sees through included routers.
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+               for route in routes)
+    )  # fmt: skip
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:

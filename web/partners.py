@@ -19,18 +19,24 @@ from newsroom import partners
 from newsroom.db import session_scope
 from newsroom.models import Partner, PartnerState, utcnow
 from newsroom.partners import PartnerIn
+from web import errors
 from web.auth import require_admin
 from web.params import MAX_ROW_ID, RowId
 from web.ratelimit import limited
 from worker.bell import ring_pushes
 
-admin = APIRouter(prefix="/api/partners", tags=["partners"], dependencies=[Depends(require_admin)])
+admin = APIRouter(
+    prefix="/api/partners",
+    tags=["partners"],
+    dependencies=[Depends(require_admin)],
+    responses=errors.documented(400, 401, 404, 409, 413, 422),
+)
 # The limit comes first, before the key is looked up: guessing keys costs the same budget.
 pull = APIRouter(
     prefix="/api/partner",
     tags=["partner pull API"],
     dependencies=[Depends(limited("partner_pull"))],
-    responses={429: {"description": "Over the rate limit; see Retry-After"}},
+    responses=errors.documented(400, 401, 404, 413, 422, 429),
 )
 
 CURSOR_PREFIX = "c1."
@@ -135,7 +141,11 @@ def _columns(row: object) -> dict[str, object]:
 
 # The pull API ---------------------------------------------------------------------------
 
-_bearer = HTTPBearer(auto_error=False)
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="PartnerKey",
+    description="The partner's pull key (`pull_key`); or as the password of Basic auth",
+)
 _basic = HTTPBasic(auto_error=False)
 
 

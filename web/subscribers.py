@@ -16,11 +16,17 @@ from newsroom.db import session_scope
 from newsroom.errors import DomainError
 from newsroom.models import Frequency, Subscriber, SubscriberStatus, utcnow
 from newsroom.subscription import SubscriptionIn
+from web import errors
 from web.auth import require_admin
 from web.errors import problem
 from web.params import AfterId, RowId
 
-admin = APIRouter(prefix="/api", tags=["subscribers"], dependencies=[Depends(require_admin)])
+admin = APIRouter(
+    prefix="/api",
+    tags=["subscribers"],
+    dependencies=[Depends(require_admin)],
+    responses=errors.documented(400, 401, 404, 409, 413, 422),
+)
 
 # What an import records as the consent form: the consent itself was given elsewhere.
 API_IMPORT = "api-import"

@@ -24,6 +24,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -93,6 +94,11 @@ def test_the_api_keeps_to_its_schema(fuzzed: Server) -> None:
             statuses = answers.setdefault(f"{operation.label} ({mode})", set())
             try:
                 fuzz(operation, mode, fuzzed.base_url, statuses)
+            except Unsatisfiable:
+                # Nothing of it can be schema-invalid (POST /api/bounces/{provider} takes any
+                # string and any body): only its positive cases can run.
+                if mode is not GenerationMode.NEGATIVE:
+                    failures[f"{operation.label} ({mode})"] = "no case could be made"
             except Exception as failure:  # reported below, with every other operation
                 failures[f"{operation.label} ({mode})"] = str(failure)[:3000]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())

@@ -35,6 +35,7 @@ _MEANINGS = {
     400: "The request cannot be done as asked (the field is named)",
     401: "Missing or wrong token or key",
     404: "No such row",
+    403: "Signed, but not by whom it must be (a provider's topic or key)",
     409: "Conflicts with what is stored (a slug taken, a state that does not allow it)",
     413: "Body over BUDKAVLE_MAX_REQUEST_BYTES",
     422: "A field breaks a rule (the field is named)",

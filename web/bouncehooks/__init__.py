@@ -22,14 +22,17 @@ from newsroom import bounces
 from newsroom.db import session_scope
 from web.bouncehooks import mailgun, postmark, ses
 from web.bouncehooks.common import Context, Reading, Refused, fetch_https
-from web.errors import problem
+from web.errors import documented, problem
 from web.subscribers import AppliedOut, ChangeOut
 from worker.bell import redis_client
 
 Reader = Callable[[bytes, Mapping[str, str], Context], Reading]
 PROVIDERS: dict[str, Reader] = {"ses": ses.read, "postmark": postmark.read, "mailgun": mailgun.read}
 
-router = APIRouter(prefix="/api/bounces", tags=["bounces"])
+# Each provider answers in its own way; what a sender may be told is documented here.
+router = APIRouter(
+    prefix="/api/bounces", tags=["bounces"], responses=documented(400, 401, 403, 404, 413, 422)
+)
 
 
 class HookOut(BaseModel):

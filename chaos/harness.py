@@ -77,7 +77,7 @@ class World:
         )  # fmt: skip
         answer.raise_for_status()
 
-    def import_subscribers(self, count: int, frequency: str = "daily") -> None:
+    def import_subscribers(self, count: int, frequency: str = "weekly") -> None:
         csv = self.folder / "subscribers.csv"
         lines = ["email,language,frequency"] + [
             f"lasare{n}@posten.example,sv,{frequency}" for n in range(count)

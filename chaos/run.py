@@ -10,6 +10,7 @@ instant of the fault, carrying the same id; no API answer slower than a second.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -27,6 +28,9 @@ console = Console(width=200)
 
 
 def main() -> int:
+    # SIGTERM (a timeout, a Ctrl-C from make) unwinds the `with` blocks, which stop every
+    # process and server a scenario started; without it they would outlive the suite.
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("scenarios", nargs="*", choices=[[], *SCENARIOS], default=[])
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")

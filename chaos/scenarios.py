@@ -6,9 +6,12 @@ caught up by its bound says so in its row rather than waiting on.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from chaos import check
 from chaos.harness import Row, World, world
@@ -16,6 +19,21 @@ from chaos.infra import PostgresCluster, wait_until
 from chaos.load import Answers, Background, read_feeds
 
 CATCH_UP = 300.0  # seconds: the bound for any backlog here to drain, on 2 cores
+
+
+def _not_scheduled() -> dict[str, str]:
+    """Weekly digests due in two hours, so that the only edition is the one a scenario
+    sends by hand (`digest send`): a scheduled one planned meanwhile would be a second
+    email to everyone, and not a duplicate."""
+    later = datetime.now(ZoneInfo("Europe/Stockholm")) + timedelta(hours=2)
+    return {
+        "BUDKAVLE_DIGEST_WEEKDAY": str(later.weekday()),
+        "BUDKAVLE_DIGEST_HOUR": str(later.hour),
+        "BUDKAVLE_TIME_ZONE": "Europe/Stockholm",
+    }
+
+
+NOT_SCHEDULED = _not_scheduled()
 
 
 def burst(root: Path, db: str, pg: PostgresCluster | None) -> Row:
@@ -170,13 +188,12 @@ def _digest_through(
     root: Path, db: str, pg: PostgresCluster | None, name: str, recipients: int,
     fault: Callable[[World], None], at: int = 3_000,
 ) -> Row:  # fmt: skip
-    with world(name, db, root, pg) as w:
+    with world(name, db, root, pg, **NOT_SCHEDULED) as w:
         w.import_subscribers(recipients)
         editors = w.publish(threads=2, each=5, pause=0.0, run=name)
         editors.join(timeout=60)
-        w.converge(lambda: check.unhandled_events(w.database_url) == 0, 60, time.monotonic())
-        w.row.recovered = None
-        w.stack.cli("digest", "send", "--frequency", "daily", "--no-wait")
+        _handled(w)
+        w.stack.cli("digest", "send", "--frequency", "weekly", "--no-wait")
         if at:
             wait_until(lambda: len(w.mailbox.recipients()) >= at, 300, "the digest did not start")
         fault(w)
@@ -211,6 +228,50 @@ def partners_misbehaving(root: Path, db: str, pg: PostgresCluster | None) -> Row
         return w.row
 
 
+def disk_full(root: Path, db: str, pg: PostgresCluster | None) -> Row:
+    """The outbox folder (the embedded default transport) on a 2 MB disk that fills up
+    mid-digest (300 recipients, ~90 KB each); space comes back 30 s later."""
+    outbox = root / f"outbox-{db}"
+    outbox.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(outbox)], check=True)
+    try:
+        with world("disk-full", db, root, pg, BUDKAVLE_EMAIL_URL=str(outbox), **NOT_SCHEDULED) as w:
+            w.import_subscribers(300)
+            editors = w.publish(threads=2, each=5, pause=0.0, run="disk-full")
+            editors.join(timeout=60)
+            _handled(w)
+            w.stack.cli("digest", "send", "--frequency", "weekly", "--no-wait")
+            time.sleep(30)
+            stuck = len(_delivered_to(outbox))
+            subprocess.run(["mount", "-o", "remount,size=256m", str(outbox)], check=True)
+            ended = time.monotonic()
+            w.converge(lambda: len(set(_delivered_to(outbox))) >= 300, CATCH_UP, ended)
+            time.sleep(5)
+            got = _delivered_to(outbox)
+            w.row.expected["email"] = 300
+            w.row.lost["email"] = 300 - len(set(got))
+            w.row.dup_other_id = len(got) - len(set(got))
+            w.row.notes.append(f"{stuck} written before the disk was full")
+            return w.row
+    finally:
+        subprocess.run(["umount", "--lazy", str(outbox)], check=False)
+
+
+def _delivered_to(folder: Path) -> list[str]:
+    """The recipient of each .eml file (one file per Message-ID and recipient)."""
+    recipients = []
+    for path in folder.glob("*.eml"):
+        head = path.read_bytes()[:300].decode("ascii", "replace")
+        for line in head.splitlines():
+            if line.startswith("Delivered-To:"):
+                recipients.append(line.split(":", 1)[1].strip())
+    return recipients
+
+
+def _handled(w: World) -> None:
+    wait_until(lambda: check.unhandled_events(w.database_url) == 0, 60, "events not handled")
+
+
 def _caught_up(w: World) -> bool:
     return check.unhandled_events(w.database_url) == 0 and check.digests_behind(w.database_url) == 0
 
@@ -227,5 +288,6 @@ SCENARIOS: dict[str, Callable[[Path, str, PostgresCluster | None], Row]] = {
     "partners": partners_misbehaving,
     "postgres-restart": postgres_restarted,
     "postgres-restart-digest": postgres_restarted_mid_digest,
+    "disk-full": disk_full,
 }
 POSTGRES_ONLY = {"postgres-restart", "postgres-restart-digest"}

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     task_visibility_timeout: int = Field(
         3600, ge=60, description="Seconds before Redis re-delivers an unacknowledged task."
     )
+    redis_timeout_seconds: float = Field(
+        1.0, gt=0, le=30, description="Connect and reply timeout of every Redis call."
+    )
     max_request_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body.")
     trusted_proxies: str = Field(
         "",

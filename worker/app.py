@@ -7,14 +7,54 @@ import re
 from celery import Celery
 
 from config import Settings, get_settings
+from worker.transport import broker_transport
 
 PUSH_QUEUE = "push"
 PUSH_TASKS = re.compile(r"budkavle\.(push_to_partner|push_websub|verify_websub_intent)$")
 
 
+def broker(settings: Settings) -> tuple[str, str | None]:
+    """The broker URL and transport class for Celery.
+
+    kombu picks its own Redis transport for a ``redis+socket://`` URL, whatever
+    ``broker_transport`` says; spelled ``socket://`` the same socket takes ours.
+    """
+    url, transport = settings.broker_url, broker_transport()
+    if transport and url.startswith("redis+socket://"):
+        url = url.removeprefix("redis+")
+    return url, transport
+
+
+def transport_options(settings: Settings) -> dict[str, object]:
+    """Every Redis call of the broker is bounded, so a frozen Redis (it accepts connections
+    and never answers) costs a publish about ``redis_timeout_seconds``, never a hang."""
+    timeout = settings.redis_timeout_seconds
+    return {
+        # Redis re-delivers a message unacknowledged this long; keep it above the slowest task.
+        "visibility_timeout": settings.task_visibility_timeout,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        # kombu's retries when a publisher (re)connects: one try, then the caller's error.
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.1,
+        "interval_max": 0.1,
+    }
+
+
+# A send that is not the bell's (which never retries): one quick retry at most.
+PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
 def create_app(settings: Settings) -> Celery:
-    app = Celery("budkavle", broker=settings.broker_url, include=["worker.tasks"])
+    url, transport = broker(settings)
+    app = Celery("budkavle", broker=url, include=["worker.tasks"])
     app.conf.update(
+        broker_transport=transport,
+        broker_transport_options=transport_options(settings),
+        # Total time to (re)connect a publisher; consumers retry on their own schedule.
+        broker_connection_timeout=settings.redis_timeout_seconds,
+        task_publish_retry_policy=PUBLISH_RETRY,
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
@@ -25,8 +65,6 @@ def create_app(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        # Redis re-delivers a message unacknowledged this long; keep it above the slowest task.
-        broker_transport_options={"visibility_timeout": settings.task_visibility_timeout},
         broker_connection_retry_on_startup=True,
         # No task events unless someone watches: Flower turns them on in the workers it
         # monitors (its --enable-events, on by default). Sending them cost 8 of the 67 ms

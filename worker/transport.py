@@ -1,0 +1,114 @@
+"""kombu's Redis transport, with a worker that outlives a broker restart (kombu 5.4 - 5.7).
+
+What goes wrong upstream, step by step (kombu 5.7.0, celery 5.7.0, redis-py 8.2.0): Redis
+dies while the consumer's channel waits on a BRPOP, and celery's consumer first calls
+``connection.collect()``, then ``connection.close()``.
+
+1. ``collect()`` closes the channel. ``Channel.close()`` first reads the reply of the BRPOP
+   in flight; on the dead socket that raises ConnectionError *before* the channel is marked
+   closed. ``collect()`` swallows the error and detaches the transport (``client = None``).
+2. ``close()`` closes the same channel again. Now it gets as far as putting the
+   unacknowledged messages back (late acks: there are always some), which builds a new
+   connection pool from ``transport.client``: ``AttributeError: 'NoneType' object has no
+   attribute 'hostname'`` escapes, and the worker exits with "Unrecoverable error".
+   (The same symptom from another path: celery/kombu#970.)
+
+Two small changes fix it, and a third keeps the promise behind it:
+
+- ``Channel.close`` takes a dead connection in its BRPOP read as what it is, and closes.
+- ``QoS.restore_unacked`` cannot put messages back while Redis is away: it keeps their
+  delivery tags, and the next channel that connects in this process puts them back on
+  their queues (kombu would have done so at once had Redis been up). Until then they wait
+  in Redis's ``unacked`` hash, where the visibility timeout would find them too.
+- An ack on a closed channel (a task that finished after the connection died) is
+  logged, not sent: the message was put back, so the task runs again, which every task
+  here allows. Upstream, it would raise the same AttributeError.
+
+``broker_transport()`` chooses this class only for the kombu versions it was checked
+against; a newer kombu runs its own transport, and tests/test_broker_restart.py says
+whether the bug is still there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import kombu
+from kombu.transport import redis as kombu_redis
+from kombu.transport.virtual import Empty
+
+log = logging.getLogger(__name__)
+
+CHECKED_KOMBU = ((5, 4), (5, 7))  # minor versions with the bug, this workaround tested on 5.7
+
+# Delivery tags whose messages could not be put back while Redis was away (one consumer
+# per process: a module-level set is the process's).
+_orphans: set[str] = set()
+_orphans_lock = threading.Lock()
+
+
+class QoS(kombu_redis.QoS):
+    def restore_unacked(self, client: Any = None) -> None:
+        tags = list(self._delivered)
+        try:
+            super().restore_unacked(client)
+        except self.channel.connection_errors as exc:
+            with _orphans_lock:
+                _orphans.update(tags)
+            self._delivered.clear()
+            log.warning("Redis is away (%s): %d unacknowledged message(s) go back to their "
+                        "queue when it answers again", exc, len(tags))  # fmt: skip
+
+
+class Channel(kombu_redis.Channel):
+    QoS = QoS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # pings Redis: it answers
+        self._restore_orphans()
+
+    def _restore_orphans(self) -> None:
+        with _orphans_lock:
+            tags = list(_orphans)
+            _orphans.clear()
+        for index, tag in enumerate(tags):
+            try:
+                self.qos.restore_by_tag(tag)
+            except self.connection_errors as exc:  # gone again: the next channel tries
+                with _orphans_lock:
+                    _orphans.update(tags[index:])
+                log.warning("could not put messages back yet (%s)", exc)
+                return
+        if tags:
+            log.warning("put %d unacknowledged message(s) back on their queue", len(tags))
+
+    def close(self) -> None:
+        if self._in_poll and not self.closed:
+            try:
+                self._brpop_read()  # clears _in_poll, whatever happens
+            except Empty:
+                pass
+            except self.connection_errors:
+                pass  # the reply died with the connection; close the rest
+        super().close()
+
+    def basic_ack(self, delivery_tag: str, multiple: bool = False) -> None:
+        if self.closed:  # its connection died; restore_unacked put the message back
+            log.warning("task finished after the broker connection closed: its message "
+                        "%s was put back and runs again", delivery_tag)  # fmt: skip
+            return
+        super().basic_ack(delivery_tag, multiple)
+
+
+class Transport(kombu_redis.Transport):
+    Channel = Channel
+
+
+def broker_transport() -> str | None:
+    """Celery's ``broker_transport``: this class where kombu has the bug, else kombu's."""
+    low, high = CHECKED_KOMBU
+    if low <= tuple(kombu.VERSION[:2]) <= high:
+        return f"{__name__}:Transport"
+    return None

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(
         1.0, gt=0, le=30, description="Connect and reply timeout of every Redis call."
     )
+    ready_outbox_stall_seconds: int = Field(
+        120, ge=1, description="/readyz fails when the outbox has not moved for this long."
+    )
     max_request_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body.")
     trusted_proxies: str = Field(
         "",

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
+from datetime import timedelta
 
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
+
+from newsroom.db import session_scope
+from newsroom.models import OutboxEvent, utcnow
 from tests.mailsupport import plan, publish, subscribe
 from tests.smtpsink import SmtpSink
 from tests.support import Server
+from web import readiness
 
 
 def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -19,11 +26,70 @@ def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
     }
 
 
-def test_health_and_readiness_answer(server: Server) -> None:
+def test_health_and_readiness_answer(celery_worker: None, server: Server) -> None:
     assert server.client.get("/healthz").json() == {"status": "ok"}
     ready = server.client.get("/readyz")
-    assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {
+        "status": "ok", "database": "ok", "redis": "ok", "workers": "ok", "outbox": "ok",
+    }  # fmt: skip
+
+
+def test_readiness_fails_without_a_worker_heartbeat(server: Server) -> None:
+    ready = server.client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["workers"] == "error: no worker heartbeat in the last 20 s"
+    assert ready.json()["redis"] == "ok"
+    assert server.client.get("/healthz").status_code == 200  # the process itself is fine
+
+
+def test_readiness_answers_in_time_when_a_check_hangs() -> None:
+    def hangs() -> None:
+        import time
+
+        time.sleep(readiness.CHECK_TIMEOUT + 1)
+
+    assert readiness.run({"hangs": hangs, "fine": lambda: None}) == {
+        "hangs": f"error: no answer within {readiness.CHECK_TIMEOUT:g} s",
+        "fine": "ok",
+    }
+
+
+# (age of the oldest unhandled event, age of the last handled one, stalled?); limit 120 s
+OUTBOX_CASES = {
+    "empty outbox": (None, None, False),
+    "young event waits": (30, None, False),
+    "old event, nothing ever handled": (600, None, True),
+    "old event, nothing handled lately": (600, 300, True),
+    "old event, others handled lately": (600, 10, False),
+}
+
+
+@pytest.mark.parametrize("case", OUTBOX_CASES)
+def test_readiness_reports_an_outbox_that_does_not_move(db: str, case: str) -> None:
+    waiting, handled, stalled = OUTBOX_CASES[case]
+    now = utcnow()
+    if handled is not None:
+        done = publish(title="Färjan till Åland går igen")
+        with session_scope() as session:
+            session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.article_id == done)
+                .values(handled_at=now - timedelta(seconds=handled))
+            )
+    if waiting is not None:
+        pending = publish(title="Isläggning i Bottenviken försenad")
+        with session_scope() as session:
+            session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.article_id == pending)
+                .values(created_at=now - timedelta(seconds=waiting))
+            )
+    if stalled:
+        with pytest.raises(readiness.NotReady, match="none was handled in the last 120 s"):
+            readiness.outbox()
+    else:
+        readiness.outbox()
 
 
 def test_metrics_show_subscribers_and_the_digest_queue(server: Server, mail: SmtpSink) -> None:

@@ -40,7 +40,9 @@ def create_app(settings: Settings | None = None) -> Front:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        listener = ChangeListener(cache, settings.redis_client_url, CHANGES_CHANNEL)
+        listener = ChangeListener(
+            cache, settings.redis_client_url, CHANGES_CHANNEL, settings.redis_timeout_seconds
+        )
         listener.start()
         # Serve once changes are followed: a cache filled before would be emptied under the
         # first requests. Redis down: serve anyway (from the database) after a moment.

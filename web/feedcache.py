@@ -111,13 +111,24 @@ class FeedCache:
         self._entries.clear()
 
 
+POLL_SECONDS = 0.2
+
+
 class ChangeListener:
     """Follows the Redis channel of changed feeds and drops those paths from the cache."""
 
-    def __init__(self, cache: FeedCache, redis_url: str, channel: str) -> None:
+    def __init__(
+        self, cache: FeedCache, redis_url: str, channel: str, timeout: float = 1.0
+    ) -> None:
         self._cache = cache
         self._redis_url = redis_url
         self._channel = channel
+        # Bounded calls (a frozen Redis must not hold the thread, or stop() waits on it),
+        # but longer than a poll: an idle channel is not an error.
+        self._timeouts = {
+            "socket_connect_timeout": timeout,
+            "socket_timeout": max(timeout, 5 * POLL_SECONDS),
+        }
         self._stop = threading.Event()
         self.following = threading.Event()  # set once subscribed, and the cache cleared
         self._thread = threading.Thread(target=self._run, name="feed-changes", daemon=True)
@@ -132,7 +143,7 @@ class ChangeListener:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                client = redis.Redis.from_url(self._redis_url, socket_connect_timeout=2)
+                client = redis.Redis.from_url(self._redis_url, **self._timeouts)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 with pubsub:
                     pubsub.subscribe(self._channel)
@@ -140,7 +151,7 @@ class ChangeListener:
                     self._cache.clear()
                     self.following.set()
                     while not self._stop.is_set():
-                        message = pubsub.get_message(timeout=0.2)
+                        message = pubsub.get_message(timeout=POLL_SECONDS)
                         if message and isinstance(message.get("data"), bytes):
                             self._cache.drop(message["data"].decode().split("\n"))
             except redis.RedisError as exc:

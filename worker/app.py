@@ -7,6 +7,7 @@ import re
 from celery import Celery
 
 from config import Settings, get_settings
+from worker.heartbeat import Heartbeat
 from worker.transport import broker_transport
 
 PUSH_QUEUE = "push"
@@ -105,6 +106,7 @@ def create_app(settings: Settings) -> Celery:
             "task": "budkavle.read_bounce_mailbox",
             "schedule": settings.bounce_imap_interval_seconds,
         }
+    app.steps["consumer"].add(Heartbeat)
     return app
 
 

@@ -109,8 +109,9 @@ def ring_plan_digests(delay: float | None = None) -> None:
 @lru_cache(maxsize=1)
 def redis_client() -> redis.Redis:
     settings = get_settings()
+    timeout = settings.redis_timeout_seconds
     return redis.Redis.from_url(
-        settings.redis_client_url, socket_connect_timeout=2, socket_timeout=5
+        settings.redis_client_url, socket_connect_timeout=timeout, socket_timeout=timeout
     )
 
 

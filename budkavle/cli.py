@@ -71,7 +71,12 @@ def serve(
             title="budkavle serve",
         ))  # fmt: skip
 
-    raise typer.Exit(serving.run(host, port, concurrency, announce))
+    try:
+        code = serving.run(host, port, concurrency, announce)
+    except serving.AlreadyServing as exc:
+        err.print(f"[red]Not started:[/red] {exc}")
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
 
 
 @app.command("migrate")

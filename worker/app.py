@@ -8,22 +8,10 @@ from celery import Celery
 
 from config import Settings, get_settings
 from worker.heartbeat import Heartbeat
-from worker.transport import broker_transport
+from worker.transport import broker
 
 PUSH_QUEUE = "push"
 PUSH_TASKS = re.compile(r"budkavle\.(push_to_partner|push_websub|verify_websub_intent)$")
-
-
-def broker(settings: Settings) -> tuple[str, str | None]:
-    """The broker URL and transport class for Celery.
-
-    kombu picks its own Redis transport for a ``redis+socket://`` URL, whatever
-    ``broker_transport`` says; spelled ``socket://`` the same socket takes ours.
-    """
-    url, transport = settings.broker_url, broker_transport()
-    if transport and url.startswith("redis+socket://"):
-        url = url.removeprefix("redis+")
-    return url, transport
 
 
 def transport_options(settings: Settings) -> dict[str, object]:
@@ -48,7 +36,7 @@ PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "i
 
 
 def create_app(settings: Settings) -> Celery:
-    url, transport = broker(settings)
+    url, transport = broker(settings.broker_url)
     app = Celery("budkavle", broker=url, include=["worker.tasks"])
     app.conf.update(
         broker_transport=transport,

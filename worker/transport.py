@@ -24,7 +24,7 @@ Two small changes fix it, and a third keeps the promise behind it:
   logged, not sent: the message was put back, so the task runs again, which every task
   here allows. Upstream, it would raise the same AttributeError.
 
-``broker_transport()`` chooses this class only for the kombu versions it was checked
+``broker()`` chooses these classes only for the kombu versions they were checked
 against; a newer kombu runs its own transport, and tests/test_broker_restart.py says
 whether the bug is still there.
 """
@@ -106,9 +106,24 @@ class Transport(kombu_redis.Transport):
     Channel = Channel
 
 
-def broker_transport() -> str | None:
-    """Celery's ``broker_transport``: this class where kombu has the bug, else kombu's."""
+class SocketTransport(Transport):
+    # The URL stays whole ("socket:///path"): the channel reads it as a Unix socket, as
+    # kombu's own transport does with "redis+socket:///path".
+    can_parse_url = True
+
+
+def broker(url: str) -> tuple[str, str | None]:
+    """Celery's broker URL and ``broker_transport``: ours where kombu has the bug.
+
+    kombu takes the transport from a ``redis+`` prefix whatever it is told, so the
+    embedded Redis's ``redis+socket://`` is spelled ``socket://`` for ours. ``rediss://``
+    (TLS) keeps kombu's transport: its checks of the TLS settings hang on that name.
+    """
     low, high = CHECKED_KOMBU
-    if low <= tuple(kombu.VERSION[:2]) <= high:
-        return f"{__name__}:Transport"
-    return None
+    if not low <= tuple(kombu.VERSION[:2]) <= high:
+        return url, None
+    if url.startswith("redis+socket://"):
+        return url.removeprefix("redis+"), f"{__name__}:SocketTransport"
+    if url.startswith("redis://"):
+        return url, f"{__name__}:Transport"
+    return url, None

@@ -4,7 +4,8 @@
 #   - Debian packages: newsboat (a real feed reader the feed tests run), chromium (the
 #     browser the subscriber-page tests drive with Playwright; never a downloaded one),
 #     dovecot-imapd (the IMAP server the bounce-mailbox tests start on loopback, each
-#     with its own configuration; the package's own service is not used)
+#     with its own configuration; the package's own service is not used),
+#     redis-server (the broker fault tests start, kill and freeze servers of their own)
 #   - Redis on 127.0.0.1:6379 (the tests use databases 10-13)
 #   - PostgreSQL on 127.0.0.1:5432, database "test", user postgres, trust auth
 #
@@ -24,7 +25,8 @@ fail() { printf 'test-deps: %s\n' "$*" >&2; exit 1; }
 # --- Debian packages -----------------------------------------------------------------------
 
 # command -> package that provides it
-declare -A NEEDED=([newsboat]=newsboat [chromium]=chromium [dovecot]=dovecot-imapd)
+declare -A NEEDED=([newsboat]=newsboat [chromium]=chromium [dovecot]=dovecot-imapd
+    [redis-server]=redis-server)
 
 missing=()
 for command in "${!NEEDED[@]}"; do

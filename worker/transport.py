@@ -1,4 +1,4 @@
-"""kombu's Redis transport, with a worker that outlives a broker restart (kombu 5.4 - 5.7).
+"""kombu's Redis transport, with a worker that outlives a broker restart (kombu 5.7).
 
 What goes wrong upstream, step by step (kombu 5.7.0, celery 5.7.0, redis-py 8.2.0): Redis
 dies while the consumer's channel waits on a BRPOP, and celery's consumer first calls
@@ -41,7 +41,7 @@ from kombu.transport.virtual import Empty
 
 log = logging.getLogger(__name__)
 
-CHECKED_KOMBU = ((5, 4), (5, 7))  # minor versions with the bug, this workaround tested on 5.7
+CHECKED_KOMBU = ((5, 7), (5, 7))  # the minor versions this was checked against
 
 # Delivery tags whose messages could not be put back while Redis was away (one consumer
 # per process: a module-level set is the process's).

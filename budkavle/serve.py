@@ -39,6 +39,11 @@ def child_environment(settings: Settings, host: str, port: int) -> dict[str, str
     return env
 
 
+# Neither worker needs the others' gossip or a mingle at each (re)connect (a second
+# each); celery 5.7's gossip step also logs an AttributeError at every broker restart.
+QUIET = ["--without-gossip", "--without-mingle"]
+
+
 def commands(host: str, port: int, settings: Settings, concurrency: int) -> dict[str, list[str]]:
     python = sys.executable
     return {
@@ -53,13 +58,13 @@ def commands(host: str, port: int, settings: Settings, concurrency: int) -> dict
         "worker": [
             python, "-m", "celery", "-A", "worker", "worker", "--beat", "-n", "main@%h",
             "--concurrency", str(concurrency), "--loglevel", settings.log_level,
-            "--schedule", str(settings.data_path / "celerybeat-schedule"),
+            "--schedule", str(settings.data_path / "celerybeat-schedule"), *QUIET,
         ],
         # Pushes wait on other people's servers: many threads, their own queue.
         "pusher": [
             python, "-m", "celery", "-A", "worker", "worker", "-Q", PUSH_QUEUE,
             "-n", "push@%h", "--pool", "threads", "--concurrency", "16",
-            "--loglevel", settings.log_level,
+            "--loglevel", settings.log_level, *QUIET,
         ],
     }  # fmt: skip
 

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         3600, ge=60, description="Seconds before Redis re-delivers an unacknowledged task."
     )
     redis_timeout_seconds: float = Field(
-        1.0, gt=0, le=30, description="Connect and reply timeout of every Redis call."
+        0.5, gt=0, le=30, description="Connect and reply timeout of every Redis call."
     )
     ready_outbox_stall_seconds: int = Field(
         120, ge=1, description="/readyz fails when the outbox has not moved for this long."

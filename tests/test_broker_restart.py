@@ -1,6 +1,8 @@
 """Redis killed under a real Celery worker process (the README's `celery -A worker worker`)
 and started again: the worker lives on, handles what is rung after the restart, and the
-message it held unacknowledged at the kill (late acks) is delivered again and handled."""
+message it held unacknowledged at the kill (late acks) is delivered again and handled.
+Redis frozen while tasks run, so that their acks time out: the worker still takes new
+work once it thaws."""
 
 from __future__ import annotations
 
@@ -99,3 +101,32 @@ def test_a_worker_outlives_a_redis_restart_and_loses_no_message(
     log = (tmp_path / "worker.log").read_text()
     assert "Unrecoverable error" not in log, log
     assert server.client().hlen("unacked") == 0  # nothing left waiting for a timeout
+
+
+def test_a_worker_takes_new_work_after_its_acks_timed_out_on_a_frozen_redis(
+    producer: tuple[RedisProcess, Celery], tmp_path: Path
+) -> None:
+    server, app = producer
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    with celery_worker_process(server.url, tmp_path, "prefork") as worker:
+        app.send_task(HOLD, args=[str(folder), "warm", 0])
+        wait_for(lambda: marks(folder, "warm", "done"), timeout=30, what="a started worker")
+
+        # As many tasks as the worker prefetches (2 processes x 1), all acked while frozen.
+        for name in ("first", "second"):
+            app.send_task(HOLD, args=[str(folder), name, 1.0])
+        wait_for(lambda: marks(folder, "second", "start"), timeout=10, what="both tasks")
+        with server.frozen():
+            wait_for(
+                lambda: marks(folder, "first", "done") and marks(folder, "second", "done"),
+                timeout=10,
+                what="both tasks to finish",
+            )
+            time.sleep(2 * Settings().redis_timeout_seconds + 0.5)  # their acks time out
+
+        app.send_task(HOLD, args=[str(folder), "after", 0])
+        wait_for(lambda: marks(folder, "after", "done"), timeout=20, what="a task after")
+        assert worker.poll() is None
+    log = (tmp_path / "worker.log").read_text()
+    assert "Couldn't ack" in log, "the acks must time out for this test to mean much"

@@ -13,13 +13,17 @@ dies while the consumer's channel waits on a BRPOP, and celery's consumer first 
    attribute 'hostname'`` escapes, and the worker exits with "Unrecoverable error".
    (The same symptom from another path: celery/kombu#970.)
 
-Two small changes fix it, and a third keeps the promise behind it:
+Two small changes fix it, and two more keep the promise behind it:
 
 - ``Channel.close`` takes a dead connection in its BRPOP read as what it is, and closes.
 - ``QoS.restore_unacked`` cannot put messages back while Redis is away: it keeps their
   delivery tags, and the next channel that connects in this process puts them back on
   their queues (kombu would have done so at once had Redis been up). Until then they wait
   in Redis's ``unacked`` hash, where the visibility timeout would find them too.
+- An ack that times out (a frozen Redis) still frees the message's prefetch slot, and
+  reaches Redis with the next ack that does. Upstream the slot stays taken, and once as
+  many acks failed as the prefetch count, the consumer never asks for a message again
+  (no socket timeout, upstream's default, hangs the worker instead).
 - An ack on a closed channel (a task that finished after the connection died) is
   logged, not sent: the message was put back, so the task runs again, which every task
   here allows. Upstream, it would raise the same AttributeError.
@@ -43,23 +47,57 @@ log = logging.getLogger(__name__)
 
 CHECKED_KOMBU = ((5, 7), (5, 7))  # the minor versions this was checked against
 
-# Delivery tags whose messages could not be put back while Redis was away (one consumer
-# per process: a module-level set is the process's).
+# Delivery tags this process could not finish with while Redis was away or frozen (one
+# consumer per process: module-level sets are the process's): messages to put back on
+# their queues, and messages whose task is done but whose ack did not reach Redis.
 _orphans: set[str] = set()
-_orphans_lock = threading.Lock()
+_unfinished_acks: set[str] = set()
+_lock = threading.Lock()
 
 
 class QoS(kombu_redis.QoS):
     def restore_unacked(self, client: Any = None) -> None:
+        self._flush()  # acked (some only here, see ack) is not unacknowledged
         tags = list(self._delivered)
         try:
             super().restore_unacked(client)
         except self.channel.connection_errors as exc:
-            with _orphans_lock:
+            with _lock:
                 _orphans.update(tags)
             self._delivered.clear()
             log.warning("Redis is away (%s): %d unacknowledged message(s) go back to their "
                         "queue when it answers again", exc, len(tags))  # fmt: skip
+
+    def ack(self, delivery_tag: str) -> None:
+        try:
+            super().ack(delivery_tag)
+        except self.channel.connection_errors:
+            # The task is done; only Redis's record of the message is behind. Free its
+            # prefetch slot all the same: kept, a few such acks (a frozen Redis times out
+            # every one) leave the consumer never asking for another message.
+            self._quick_ack(delivery_tag)
+            with _lock:
+                _unfinished_acks.add(delivery_tag)
+            raise  # celery logs "Couldn't ack"
+        self.finish_acks()
+
+    def finish_acks(self) -> None:
+        """Remove the messages of acks that failed from Redis's unacked records, so the
+        visibility timeout does not deliver them again; best effort, retried later."""
+        with _lock:
+            tags = list(_unfinished_acks)
+            _unfinished_acks.clear()
+        if not tags:
+            return
+        try:
+            with self.channel.conn_or_acquire() as client:
+                pipe = client.pipeline()
+                for tag in tags:
+                    self._remove_from_indices(tag, pipe)
+                pipe.execute()
+        except self.channel.connection_errors:
+            with _lock:
+                _unfinished_acks.update(tags)
 
 
 class Channel(kombu_redis.Channel):
@@ -67,17 +105,18 @@ class Channel(kombu_redis.Channel):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # pings Redis: it answers
+        self.qos.finish_acks()
         self._restore_orphans()
 
     def _restore_orphans(self) -> None:
-        with _orphans_lock:
+        with _lock:
             tags = list(_orphans)
             _orphans.clear()
         for index, tag in enumerate(tags):
             try:
                 self.qos.restore_by_tag(tag)
             except self.connection_errors as exc:  # gone again: the next channel tries
-                with _orphans_lock:
+                with _lock:
                     _orphans.update(tags[index:])
                 log.warning("could not put messages back yet (%s)", exc)
                 return

@@ -25,7 +25,9 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz", responses={503: {"description": "A check failed; the body names it and why."}}
+)
 def readyz(response: Response) -> dict[str, str]:
     """Safe to send traffic here, and the work behind it is moving: see web/readiness.py."""
     checks = readiness.run()

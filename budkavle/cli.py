@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
@@ -40,10 +41,12 @@ err = Console(stderr=True, soft_wrap=True)  # error lines stay whole, to copy
 
 @app.callback()
 def _settings_first() -> None:
+    if "--help" in sys.argv[1:]:
+        return  # `budkavle demo --help` helps even while a setting is wrong
     try:
         get_settings()
     except SettingsError as exc:
-        err.print(f"[red]Configuration error:[/red] {exc}")
+        err.print(f"[red]Configuration error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
 
 

@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import re
 import secrets
+import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -89,6 +90,7 @@ class Settings(BaseSettings):
     )
     webhook_allow_networks: str = Field(
         "",
+        examples=["10.0.0.0/8,192.168.1.0/24"],
         description="Comma-separated CIDRs that pushes and WebSub callbacks may target though "
         "private or loopback (over http too); empty: only public https.",
     )
@@ -100,7 +102,9 @@ class Settings(BaseSettings):
         30 * 24 * 3600, ge=60, description="Longest WebSub lease granted."
     )
     email_from: str = Field(
-        "", description="From of every email; default SITE_NAME <nyheter@host of PUBLIC_URL>."
+        "",
+        examples=['"Nyheter <nyheter@example.se>"'],
+        description="From of every email; default SITE_NAME <nyheter@host of PUBLIC_URL>."
     )
     subscribe_languages: str = Field(
         "sv,fi,en,nb,da,is", description="Languages a subscriber may choose (digest and pages)."
@@ -148,6 +152,9 @@ class Settings(BaseSettings):
     )
     mailgun_signing_key: str = Field(
         "", description="Mailgun webhook signing key; empty: /api/bounces/mailgun is off."
+    )
+    log_format: str = Field(
+        "text", description="Log lines as text, or json: one object per line, with ids."
     )
 
     @field_validator("public_url")
@@ -198,7 +205,7 @@ class Settings(BaseSettings):
     @classmethod
     def _email_from(cls, value: str) -> str:
         if value and (any(ch in value for ch in "\r\n\0") or "@" not in value):
-            raise ValueError("must be one line with an address, e.g. Nyheter <nyheter@example.se>")
+            raise ValueError("must be one line with an address")
         return value
 
     @field_validator("bounce_address")
@@ -225,6 +232,13 @@ class Settings(BaseSettings):
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value.upper()
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value.lower() not in {"text", "json"}:
+            raise ValueError("must be text or json")
+        return value.lower()
 
     # Derived values ---------------------------------------------------------------------
 
@@ -338,11 +352,32 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            name = "BUDKAVLE_" + "_".join(str(part) for part in error["loc"]).upper()
-            problems.append(f"{name}: {error['msg']}")
+        problems = [_problem(error["loc"], error["input"], error["msg"]) for error in exc.errors()]
         raise SettingsError("; ".join(problems)) from None
+
+
+def _problem(loc: tuple[int | str, ...], value: object, message: str) -> str:
+    """``BUDKAVLE_X='bad': what is wrong (e.g. BUDKAVLE_X=good)``: all on one line."""
+    field = "_".join(str(part) for part in loc)
+    name = "BUDKAVLE_" + field.upper()
+    message = message.removeprefix("Value error, ")
+    info = Settings.model_fields.get(field)
+    example = None
+    if info is not None:
+        example = info.examples[0] if info.examples else info.default
+    shown = " ".join(repr(value).split())  # a value with a newline stays on this line
+    hint = f" (e.g. {name}={example})" if example not in (None, "") else ""
+    return f"{name}={shown}: {message}{hint}"
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or one line on stderr and exit status 2: for every entry point
+    (the CLI, the Celery app, the web app), so a bad value never shows as a traceback."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        print(f"budkavle: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 @lru_cache(maxsize=1)

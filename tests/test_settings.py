@@ -26,7 +26,8 @@ def test_a_bad_value_names_the_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError) as raised:
         load_settings()
-    assert str(raised.value).startswith(f"{variable}: ")
+    assert str(raised.value).startswith(f"{variable}={value!r}: ")
+    assert "\n" not in str(raised.value)
     assert message in str(raised.value)
 
 

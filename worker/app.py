@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from celery import Celery
 
-from config import Settings, get_settings
+from config import Settings, settings_or_exit
 from worker.heartbeat import Heartbeat
 from worker.transport import broker
 
@@ -35,10 +36,23 @@ def transport_options(settings: Settings) -> dict[str, object]:
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
-def create_app(settings: Settings) -> Celery:
+def create_app(settings: Settings | None = None) -> Celery:
+    """The app; without settings, they are read when Celery first needs its configuration,
+    so importing the app (the CLI does) works even when a setting is bad, and the
+    `celery -A worker` command prints one line about it instead of a traceback."""
+    app = Celery("budkavle", include=["worker.tasks"])
+    if settings is None:
+        app.add_defaults(lambda: configuration(settings_or_exit()))
+    else:
+        app.conf.update(configuration(settings))
+    app.steps["consumer"].add(Heartbeat)
+    return app
+
+
+def configuration(settings: Settings) -> dict[str, Any]:
     url, transport = broker(settings.broker_url)
-    app = Celery("budkavle", broker=url, include=["worker.tasks"])
-    app.conf.update(
+    conf: dict[str, Any] = dict(
+        broker_url=url,
         broker_transport=transport,
         broker_transport_options=transport_options(settings),
         # Total time to (re)connect a publisher; consumers retry on their own schedule.
@@ -90,12 +104,11 @@ def create_app(settings: Settings) -> Celery:
     )
     if settings.bounce_imap_url:
         # The bounce mailbox (worker/bouncebox.py); without one, nothing to read.
-        app.conf.beat_schedule["read-bounce-mailbox"] = {
+        conf["beat_schedule"]["read-bounce-mailbox"] = {
             "task": "budkavle.read_bounce_mailbox",
             "schedule": settings.bounce_imap_interval_seconds,
         }
-    app.steps["consumer"].add(Heartbeat)
-    return app
+    return conf
 
 
-app = create_app(get_settings())
+app = create_app()

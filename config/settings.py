@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     email_from: str = Field(
         "",
         examples=['"Nyheter <nyheter@example.se>"'],
-        description="From of every email; default SITE_NAME <nyheter@host of PUBLIC_URL>."
+        description="From of every email; default SITE_NAME <nyheter@host of PUBLIC_URL>.",
     )
     subscribe_languages: str = Field(
         "sv,fi,en,nb,da,is", description="Languages a subscriber may choose (digest and pages)."

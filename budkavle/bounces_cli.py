@@ -14,6 +14,7 @@ from config import get_settings
 from newsroom import bounces
 from newsroom.db import migrate, session_scope
 from newsroom.errors import DomainError
+from worker import tallies
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -38,6 +39,7 @@ def bounces_command(
             raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
             with session_scope() as session:
                 applied = bounces.apply_raw(session, raw, settings)
+            tallies.count_report(applied)
         except OSError as exc:
             err.print(f"[red]✗[/red] {name}: {exc.strerror}; give the path of a saved .eml file")
             failed += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+import os
 import sys
 from datetime import timedelta
 from importlib import resources
@@ -39,6 +41,11 @@ console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # error lines stay whole, to copy
 
 
+class LogFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 @app.callback()
 def _settings_first() -> None:
     if "--help" in sys.argv[1:]:
@@ -55,9 +62,17 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.", min=1, max=65535)] = 8000,
     concurrency: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 2,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(help="Log lines as text or JSON (default: BUDKAVLE_LOG_FORMAT, text)."),
+    ] = None,
 ) -> None:
     """Run web + worker + beat together (embedded SQLite and Redis when nothing is set)."""
     from budkavle import serve as serving  # imports Celery and uvicorn: only when serving
+
+    if log_format is not None:  # the children read it from their environment
+        os.environ["BUDKAVLE_LOG_FORMAT"] = log_format.value
+        get_settings.cache_clear()
 
     def announce(env: dict[str, str]) -> None:
         url = env["BUDKAVLE_PUBLIC_URL"]

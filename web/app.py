@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from config import Settings, settings_or_exit
+from config import Settings, logs, settings_or_exit
 from feeds.store import CHANGES_CHANNEL
 from web import (
     articles,
@@ -35,6 +35,7 @@ LISTENER_START_SECONDS = 5.0
 def create_app(settings: Settings | None = None) -> Front:
     """What uvicorn runs (``uvicorn web.app:create_app --factory``); ``.app`` is FastAPI."""
     settings = settings or settings_or_exit()  # one line, not a traceback, if one is bad
+    logs.configure(settings.log_level, settings.log_format)
     cache = make_loader(settings)
     limiter = RateLimiter(settings.redis_client_url, rules(settings))
 

@@ -20,6 +20,7 @@ from web import errors
 from web.auth import require_admin
 from web.errors import problem
 from web.params import AfterId, RowId
+from worker import tallies
 
 admin = APIRouter(
     prefix="/api",
@@ -161,7 +162,9 @@ async def post_bounce(request: Request) -> AppliedOut:
 
 def _apply(raw: bytes) -> bounces.Applied:
     with session_scope() as session:
-        return bounces.apply_raw(session, raw, get_settings())
+        applied = bounces.apply_raw(session, raw, get_settings())
+    tallies.count_report(applied)  # after the commit: counted once it is true
+    return applied
 
 
 def _missing(subscriber_id: int) -> Response:

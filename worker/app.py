@@ -9,6 +9,7 @@ from celery import Celery
 
 from config import Settings, settings_or_exit
 from worker.heartbeat import Heartbeat
+from worker.logs import install_quiet_sweeps
 from worker.transport import broker
 
 PUSH_QUEUE = "push"
@@ -112,3 +113,4 @@ def configuration(settings: Settings) -> dict[str, Any]:
 
 
 app = create_app()
+install_quiet_sweeps()

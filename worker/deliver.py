@@ -29,7 +29,7 @@ from newsroom.models import (
     SubscriberStatus,
     utcnow,
 )
-from worker import claims
+from worker import claims, tallies
 from worker.claims import Recipient
 from worker.envelope import MessageTemplate, message_id
 from worker.mailer import Connection, SendError, Transport, transport_from_settings
@@ -59,17 +59,29 @@ def send_batch(
     if claim.recipients:
         transport = transport or transport_from_settings(settings)
         secret = settings.resolved_secret_key().encode()
-        with transport.connect() as connection, _results_connection() as database:
-            lease = claims.Lease(database, claim, settings)
-            for recipient in claim.recipients:
-                if lease.holds(recipient.delivery_id):
-                    template = claim.templates[recipient.segment_id]
-                    _send_one(
-                        recipient, template, connection, database, settings, secret, outcome
-                    )
+        try:
+            with transport.connect() as connection, _results_connection() as database:
+                lease = claims.Lease(database, claim, settings)
+                for recipient in claim.recipients:
+                    if lease.holds(recipient.delivery_id):
+                        template = claim.templates[recipient.segment_id]
+                        _send_one(recipient, template, connection, database, settings,
+                                  secret, outcome)  # fmt: skip
+        finally:  # counted once per batch, not per message: a Redis call costs about a send
+            _count(edition_id, batch, outcome)
     with read_scope() as session:
         outcome.retry_at = claims.next_due(session, edition_id, batch)
     return outcome
+
+
+def _count(edition_id: int, batch: int, outcome: Outcome) -> None:
+    tallies.add({"emails_sent:digest": outcome.sent, "emails_failed:digest": outcome.failed,
+                 "emails_deferred:digest": outcome.retry})  # fmt: skip
+    log.info(
+        "edition %s batch %s: %s sent, %s to retry, %s failed",
+        edition_id, batch, outcome.sent, outcome.retry, outcome.failed,
+        extra={"edition_id": edition_id, "batch": batch},
+    )  # fmt: skip
 
 
 @contextmanager
@@ -114,7 +126,10 @@ def _send_one(
             preferences_url=links.preferences_url,
         )
     except ValueError as error:  # an address our headers cannot carry: ours to fix, not theirs
-        log.error("delivery %s: %s", recipient.delivery_id, error)
+        log.error(
+            "delivery %s: %s", recipient.delivery_id, error,
+            extra={"delivery_id": recipient.delivery_id, "subscriber_id": recipient.subscriber_id},
+        )  # fmt: skip
         _record_failure(database, recipient, str(error), settings, utcnow(), counts=False)
         outcome.failed += 1
         return
@@ -187,7 +202,10 @@ def _record_failure(
     values: dict[str, object] = {"failures": Subscriber.failures + 1, "updated_at": now}
     if failures >= settings.suppress_after_failures:
         values["status"] = SubscriberStatus.BOUNCED
-        log.info("subscriber %s suppressed after %s failures", recipient.subscriber_id, failures)
+        log.info(
+            "subscriber %s suppressed after %s failures", recipient.subscriber_id, failures,
+            extra={"subscriber_id": recipient.subscriber_id},
+        )  # fmt: skip
     database.execute(
         update(Subscriber).where(Subscriber.id == recipient.subscriber_id).values(**values)
     )

@@ -47,7 +47,7 @@ def start(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) -
     if pending.started:  # rung again: the second step has waited long enough
         _finish(event_id, pending, settings, on_feeds_changed)
         return False
-    with _failures_recorded(event_id):
+    with _failures_recorded(event_id, pending.article_id):
         first = [key for key in pending.keys if key == FIRST]
         _refresh(pending.article_id, first, settings, on_feeds_changed)
         with session_scope() as session:
@@ -69,7 +69,7 @@ def finish(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) 
 def _finish(
     event_id: int, pending: _Pending, settings: Settings, on_feeds_changed: OnFeedsChanged
 ) -> None:
-    with _failures_recorded(event_id):
+    with _failures_recorded(event_id, pending.article_id):
         rest = [key for key in pending.keys if key != FIRST]
         _refresh(pending.article_id, rest, settings, on_feeds_changed)
         bell.ring_pushes(_notify_partners(event_id))
@@ -78,6 +78,10 @@ def _finish(
             bell.ring_plan_digests(delay=settings.digest_window_seconds)
     with session_scope() as session:
         outbox.mark_handled(session, event_id, utcnow())
+    log.info(
+        "event %s of article %s handled", event_id, pending.article_id,
+        extra={"event_id": event_id, "article_id": pending.article_id},
+    )  # fmt: skip
     # Read after the commit: a newer event of the article committed in between has either
     # seen this one done (and gone ahead), or is found here. Read before, it could be
     # neither, and would wait for the sweeper.
@@ -125,12 +129,13 @@ def _refresh(
 
 
 @contextmanager
-def _failures_recorded(event_id: int) -> Iterator[None]:
+def _failures_recorded(event_id: int, article_id: int) -> Iterator[None]:
     """A failure is kept on the event, which the sweeper rings again after a backoff."""
     try:
         yield
     except Exception as exc:
-        log.exception("event %s failed", event_id)
+        ids = {"event_id": event_id, "article_id": article_id}
+        log.exception("event %s of article %s failed", event_id, article_id, extra=ids)
         with session_scope() as session:
             outbox.record_failure(session, event_id, f"{type(exc).__name__}: {exc}", utcnow())
         raise

@@ -24,6 +24,7 @@ from email_templates.render import (
 from newsroom import links, messageids, verp
 from newsroom.db import session_scope
 from newsroom.models import Subscriber, SubscriberStatus
+from worker import tallies
 from worker.bell import redis_client
 from worker.dkimsign import signer_from_settings
 from worker.envelope import MessageTemplate
@@ -66,11 +67,20 @@ def send(subscriber_id: int, settings: Settings) -> None:
         with transport_from_settings(settings).connect() as connection:
             connection.send(sender, recipient, message)
     except SendError as error:
+        tallies.add({f"emails_{'failed' if error.permanent else 'deferred'}:notice": 1})
         if not error.permanent:
-            log.warning("notice to subscriber %s: %s; the sweeper will retry", subscriber_id, error)
+            log.warning(
+                "notice to subscriber %s: %s; the sweeper will retry", subscriber_id, error,
+                extra={"subscriber_id": subscriber_id},
+            )  # fmt: skip
             raise
         # A 5xx for this address: trying again cannot help, and nothing else is owed.
-        log.error("notice to subscriber %s refused for good: %s", subscriber_id, error)
+        log.error(
+            "notice to subscriber %s refused for good: %s", subscriber_id, error,
+            extra={"subscriber_id": subscriber_id},
+        )  # fmt: skip
+    else:
+        tallies.add({"emails_sent:notice": 1})
     _mark_sent(subscriber_id, requested)
     redis_client().delete(lease)
 

@@ -12,9 +12,10 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -35,7 +36,9 @@ from newsroom.models import (
     PartnerState,
     utcnow,
 )
-from worker import http
+from worker import http, tallies
+
+log = logging.getLogger(__name__)
 
 # Standard Webhooks' retry schedule: the wait after the n-th failed attempt; about three
 # days in all. After the last, the delivery is failed and the operator may replay it.
@@ -152,6 +155,16 @@ def _earlier_pending(session: Session, delivery: PartnerDelivery) -> PartnerDeli
     )
 
 
+@dataclass
+class _Note:
+    """What an attempt came to, counted and logged once its row is committed."""
+
+    outcome: str = ""  # delivered | retry | failed | gone; "": another attempt decides
+    ids: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    disabled: str | None = None
+
+
 def _record(
     outgoing: Outgoing,
     response: httpx.Response | None,
@@ -159,12 +172,40 @@ def _record(
     elapsed_ms: int,
     now: datetime,
 ) -> list[int]:
+    note = _Note()
+    following = _settle(outgoing, response, error, elapsed_ms, now, note)
+    if note.outcome:
+        tallies.add({f"partner_pushes:{note.outcome}": 1})
+        if note.disabled:
+            tallies.add({"partners_disabled": 1})
+        level = logging.INFO if note.outcome == "delivered" else logging.WARNING
+        log.log(level, "push %s of event %s to partner %s: %s%s", outgoing.delivery_id,
+                note.ids["event_id"], note.ids["partner_id"], note.outcome,
+                f" ({note.error})" if note.error else "", extra=note.ids)  # fmt: skip
+        if note.disabled:
+            log.warning("partner %s disabled: %s", note.ids["partner_id"], note.disabled,
+                        extra=note.ids)  # fmt: skip
+    return following
+
+
+def _settle(
+    outgoing: Outgoing,
+    response: httpx.Response | None,
+    error: str | None,
+    elapsed_ms: int,
+    now: datetime,
+    note: _Note,
+) -> list[int]:
     status = response.status_code if response is not None else None
     with session_scope() as session:
         delivery = session.get(PartnerDelivery, outgoing.delivery_id, with_for_update=True)
         assert delivery is not None
         partner = session.get(Partner, delivery.partner_id)
         assert partner is not None
+        note.ids = {
+            "delivery_id": delivery.id, "event_id": delivery.event_id,
+            "partner_id": delivery.partner_id, "article_id": delivery.article_id,
+        }  # fmt: skip
         if status is not None and not 200 <= status < 300 and error is None:
             error = f"HTTP {status}"
             if 300 <= status < 400:
@@ -179,23 +220,28 @@ def _record(
             return []  # our lease ran out and another attempt took over: it decides
         delivery.attempts += 1
         delivery.last_status = status
-        delivery.last_error = error
+        delivery.last_error = note.error = error
         if status is not None and 200 <= status < 300:
+            note.outcome = "delivered"
             delivery.status = DeliveryStatus.DELIVERED
             delivery.delivered_at = now
             partner.failing_since = None
             return _next_in_chain(session, delivery, now)
         if status == 410:  # Gone: the partner has closed this endpoint
-            partners.disable(partner, "the endpoint answered 410 Gone", now)
+            note.outcome, note.disabled = "gone", "the endpoint answered 410 Gone"
+            partners.disable(partner, note.disabled, now)
             delivery.next_attempt_at = now
             return []
         partner.failing_since = partner.failing_since or now
-        if now - partner.failing_since > DISABLE_AFTER:
+        if now - partner.failing_since > DISABLE_AFTER and partner.state is PartnerState.ACTIVE:
             since = f"{partner.failing_since:%Y-%m-%d %H:%M} UTC"
-            partners.disable(partner, f"every push has failed since {since}", now)
+            note.disabled = f"every push has failed since {since}"
+            partners.disable(partner, note.disabled, now)
         if delivery.attempts > len(SCHEDULE):
+            note.outcome = "failed"
             delivery.status = DeliveryStatus.FAILED
             return _next_in_chain(session, delivery, now)
+        note.outcome = "retry"
         delivery.next_attempt_at = now + _wait(delivery.attempts, response, now)
         return []
 

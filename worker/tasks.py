@@ -9,7 +9,7 @@ from feeds.store import CHANGES_CHANNEL
 from newsroom import articles, editions, outbox, partners
 from newsroom.db import session_scope
 from newsroom.models import utcnow
-from worker import bell, bouncebox, deliver, digest, events, http, notices, push, websub
+from worker import bell, bouncebox, deliver, digest, events, http, notices, push, tallies, websub
 from worker.app import app
 
 
@@ -34,6 +34,7 @@ def sweep_outbox() -> int:
     with session_scope() as session:
         event_ids = outbox.due(session, utcnow(), limit=room)
     bell.ring_events(event_ids)
+    tallies.swept("outbox")
     return len(event_ids)
 
 
@@ -46,6 +47,7 @@ def publish_scheduled() -> int:
         )
         event_ids = [event.id for event in published]
     bell.ring_events(event_ids)
+    tallies.swept("scheduled")
     return len(event_ids)
 
 
@@ -64,6 +66,7 @@ def sweep_partners() -> int:
     with session_scope() as session:
         delivery_ids = partners.due_deliveries(session, utcnow())
     bell.ring_pushes(delivery_ids)
+    tallies.swept("partners")
     return len(delivery_ids)
 
 
@@ -83,6 +86,7 @@ def sweep_websub() -> int:
     intent_ids, subscription_ids = websub.sweep(utcnow())
     bell.ring_websub_intents(intent_ids)
     bell.ring_websub_pushes(subscription_ids)
+    tallies.swept("websub")
     return len(intent_ids) + len(subscription_ids)
 
 
@@ -120,6 +124,7 @@ def sweep_digests() -> int:
     bell.ring_digest_batches(dict.fromkeys(batches))
     subscriber_ids = notices.sweep(now)
     bell.ring_notices(subscriber_ids)
+    tallies.swept("digests")
     return len(batches) + len(subscriber_ids)
 
 

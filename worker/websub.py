@@ -24,7 +24,7 @@ from newsroom import websub, websubpush
 from newsroom.db import session_scope
 from newsroom.models import utcnow
 from newsroom.netguard import UnsafeURL
-from worker import bell
+from worker import bell, tallies
 from worker.http import request
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,10 @@ def verify_intent(intent_id: int, settings: Settings, http: httpx.Client) -> Non
         else:
             websub.retry_later(session, intent_id, reason, utcnow())
     if verdict is not Verdict.CONFIRMED:
-        log.info("websub intent %s not verified (%s): %s", intent_id, verdict.value, reason)
+        log.info(
+            "websub intent %s not verified (%s): %s", intent_id, verdict.value, reason,
+            extra={"intent_id": intent_id},
+        )  # fmt: skip
 
 
 def verification_url(intent: websub.Intent, challenge: str, public_url: str) -> str:
@@ -112,12 +115,17 @@ def push(subscription_id: int, settings: Settings, http: httpx.Client) -> None:
     if 200 <= status < 300:
         with session_scope() as session:
             newer = websubpush.mark_delivered(session, subscription_id, stored.etag, status)
+        tallies.add({"websub_pushes:delivered": 1})
         if newer:
             bell.ring_websub_pushes([subscription_id])
     elif status == 410:  # §7: "the subscription has been deleted"
         with session_scope() as session:
             websub.drop(session, subscription_id)
-        log.info("websub subscription %s answered 410 Gone: dropped", subscription_id)
+        tallies.add({"websub_pushes:gone": 1})
+        log.info(
+            "websub subscription %s answered 410 Gone: dropped", subscription_id,
+            extra={"subscription_id": subscription_id},
+        )  # fmt: skip
     else:  # §7: anything but 2xx is a failure, redirects included
         _record_failure(subscription_id, status, f"answered {status}")
 
@@ -150,7 +158,11 @@ def sweep(now: datetime) -> tuple[list[int], list[int]]:
 def _record_failure(subscription_id: int, status: int | None, error: str) -> None:
     with session_scope() as session:
         websubpush.mark_failed(session, subscription_id, status, error, utcnow())
-    log.warning("websub push to subscription %s failed: %s", subscription_id, error)
+    tallies.add({"websub_pushes:failed": 1})
+    log.warning(
+        "websub push to subscription %s failed: %s", subscription_id, error,
+        extra={"subscription_id": subscription_id},
+    )  # fmt: skip
 
 
 def _grace(settings: Settings) -> timedelta:

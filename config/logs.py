@@ -15,8 +15,9 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-# What every LogRecord has; anything else on a record came from ``extra=``.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# What every LogRecord has; anything else on a record came from ``extra=`` (uvicorn's
+# color_message is the message again, with terminal colours).
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

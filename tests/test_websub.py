@@ -271,7 +271,7 @@ def test_leases_are_clamped_and_expire(hub: Server, subscriber: Subscriber) -> N
 def test_a_failing_callback_gets_the_body_on_a_later_attempt(
     hub: Server, subscriber: Subscriber
 ) -> None:
-    from worker import bell, websub
+    from worker import bell, tallies, websub
 
     subscribe(hub, subscriber.callback())
     subscriber.push_answers.extend([500, 503])
@@ -289,6 +289,9 @@ def test_a_failing_callback_gets_the_body_on_a_later_attempt(
     assert (row.delivered_etag, row.attempts) == (row.etag, 0)
     bodies = [delivery.body for delivery in subscriber.deliveries()]
     assert bodies == [stored("all.atom").body] * 3
+    # Counted for /metrics (worker/tallies.py), just after each row was written.
+    expected = {"websub_pushes:failed": 2, "websub_pushes:delivered": 1}
+    wait_for(lambda: tallies.totals() == expected, what="the pushes counted")
 
 
 def push_row() -> WebSubPush | None:

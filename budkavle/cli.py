@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
+import shlex
 import sys
 from datetime import timedelta
 from importlib import resources
@@ -16,6 +17,7 @@ from rich.panel import Panel
 from rich.progress import track
 from rich.table import Table
 
+from budkavle import datadir
 from budkavle.bounces_cli import bounces_command
 from budkavle.digest_cli import app as digest_app
 from budkavle.markdown_files import FileError, read_article
@@ -46,15 +48,44 @@ class LogFormat(enum.StrEnum):
     JSON = "json"
 
 
+# The commands that may create a database; every other one works on an existing one.
+CREATES_DATABASE = frozenset({"serve", "migrate"})
+
+
 @app.callback()
-def _settings_first() -> None:
+def _settings_first(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="The data folder to work on (BUDKAVLE_DATA_DIR; default ./var); "
+            "created with its database if new.",
+            file_okay=False,
+        ),
+    ] = None,
+    init: Annotated[
+        bool, typer.Option("--init", help="Create a new, empty database if none is found.")
+    ] = False,
+) -> None:
     if "--help" in sys.argv[1:]:
         return  # `budkavle demo --help` helps even while a setting is wrong
+    if data_dir is not None:
+        os.environ["BUDKAVLE_DATA_DIR"] = str(data_dir)
+        get_settings.cache_clear()
     try:
-        get_settings()
+        settings = get_settings()
     except SettingsError as exc:
         err.print(f"[red]Configuration error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    if ctx.invoked_subcommand in CREATES_DATABASE or init or data_dir is not None:
+        return
+    typed = sys.argv[1:] if Path(sys.argv[0]).name == "budkavle" else []
+    command = shlex.join(typed) if typed else str(ctx.invoked_subcommand)
+    problem = datadir.missing_database(settings, command)
+    if problem is not None:
+        err.print(problem, highlight=False, markup=False)
+        raise typer.Exit(2)
 
 
 @app.command()

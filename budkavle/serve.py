@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from budkavle import embedded_redis
+from budkavle import datadir, embedded_redis
 from budkavle.supervise import Child, Supervisor
 from config import Settings, get_settings
 from newsroom.db import migrate
@@ -112,7 +112,7 @@ def run(
 ) -> int:
     settings = get_settings()
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    with serve_lock(settings):
+    with serve_lock(settings), datadir.noted_while_serving(settings):
         if settings.embedded_redis:
             stale = embedded_redis.stop_stale(settings)
             if stale is not None:

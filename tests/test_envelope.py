@@ -20,6 +20,7 @@ from email_templates.render import RenderedEmail
 from newsroom import messageids
 from worker.dkimsign import DkimSigner
 from worker.envelope import MessageTemplate, delivery_of, message_id
+from worker.mailer import _data_payload
 
 SUBJECT = "Nyheter från Borlänge – 3 nya artiklar"
 SENDER = "Nyheter från Borlänge <nyheter@borlange.example>"
@@ -70,11 +71,11 @@ def parse(raw: bytes) -> EmailMessage:
     return message
 
 
-def parts(message: EmailMessage) -> dict[str, str]:
+def parts(message: EmailMessage, encoding: str = "quoted-printable") -> dict[str, str]:
     found = {}
     for part in message.iter_parts():
         assert isinstance(part, EmailMessage)
-        assert part["Content-Transfer-Encoding"] == "base64"
+        assert part["Content-Transfer-Encoding"] == encoding
         assert part.get_content_charset() == "utf-8"
         found[part.get_content_type()] = part.get_content().replace("\r\n", "\n")
     return found
@@ -127,8 +128,8 @@ def test_an_address_with_html_characters_is_escaped_in_html_only() -> None:
 
 @pytest.mark.parametrize("offset", range(0, 64, 7))
 def test_personal_values_at_any_offset_keep_utf8_intact(offset: int) -> None:
-    # The base64 of what comes before the first token is made once, cut at a whole line
-    # (57 bytes); "å" is two bytes, so some offsets cut through one. The text must not care.
+    # The lines without a token are encoded once, those with one per recipient; "å" is two
+    # bytes, and soft line breaks fall at every offset. The text must not care.
     head = "å" * offset + "ö" * (offset % 3)
     rendered = RenderedEmail(subject=SUBJECT, html=head + HTML, text=head + TEXT)
     found = parts(parse(template(rendered=rendered).personalize(**RECIPIENT)))
@@ -137,16 +138,47 @@ def test_personal_values_at_any_offset_keep_utf8_intact(offset: int) -> None:
     assert RECIPIENT["unsubscribe_url"] in found["text/plain"]
 
 
-def test_the_bytes_are_clean_smtp_text() -> None:
-    raw = template().personalize(**RECIPIENT)
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(TEXT, id="digest"),
+        # Dots and white space where binascii's lines end: "." first on a line would need
+        # SMTP's dot-stuffing; white space at a line end is encoded, past 76 characters.
+        pytest.param(("Borlänge. Falun. " * 40 + "\n") * 3 + TEXT, id="dots"),
+        pytest.param(("x" * 74 + " \n" + "y" * 75 + "\t\n") * 3 + TEXT, id="space-at-ends"),
+    ],
+)
+def test_the_bytes_are_clean_smtp_text(text: str) -> None:
+    raw = template(rendered=RenderedEmail(SUBJECT, HTML, text)).personalize(**RECIPIENT)
     assert raw.isascii()
     assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only (RFC 5322 2.1)
     body = raw.split(b"\r\n\r\n", 1)[1]
-    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     for line in body.split(b"\r\n"):
-        if line and not line.startswith((b"--", b"Content-")):
-            assert len(line) <= 76  # RFC 2045 6.8
-            base64.b64decode(line + b"=" * (-len(line) % 4), validate=True)
+        assert len(line) <= 76, line  # RFC 2045 6.7 (5)
+        assert not line.startswith(b"."), line
+        assert not line.endswith((b" ", b"\t")), line  # RFC 2045 6.7 (3)
+    # So it goes over SMTP as it is, without dot-stuffing (worker/mailer.py).
+    assert _data_payload(raw) == raw + b".\r\n"
+    assert parts(parse(raw))["text/plain"].startswith(text.split("__BK")[0])
+
+
+def test_a_text_part_reads_as_text_in_a_file() -> None:
+    # An outbox folder: 8bit, the link whole on its line and å ä ö as they are. An HTML
+    # line too long for 8bit (RFC 5322 2.1.1: 998) keeps that part quoted-printable.
+    html = HTML.replace("<body>", "<body>" + "<p>Älvdalen</p>" * 80)
+    rendered = RenderedEmail(subject=SUBJECT, html=html, text=TEXT)
+    raw = template(rendered=rendered, eight_bit=True).personalize(**RECIPIENT)
+    assert f"Avsluta prenumerationen: {RECIPIENT['unsubscribe_url']}\r\n".encode() in raw
+    assert "Personliga möten stärker".encode() in raw
+    text, html_part = parse(raw).iter_parts()
+    assert isinstance(text, EmailMessage) and isinstance(html_part, EmailMessage)
+    assert text["Content-Transfer-Encoding"] == "8bit"
+    assert html_part["Content-Transfer-Encoding"] == "quoted-printable"
+    plain = text.get_content().replace("\r\n", "\n")
+    assert plain == TEXT.replace(personal.PREFERENCES_URL, RECIPIENT["preferences_url"]).replace(
+        personal.UNSUBSCRIBE_URL, RECIPIENT["unsubscribe_url"]
+    ).replace(personal.EMAIL, RECIPIENT["to"])
+    assert "Skickat till asa.lindqvist@kommun.example" in html_part.get_content()
 
 
 def test_the_same_delivery_gives_the_same_bytes() -> None:
@@ -289,8 +321,8 @@ TAMPERING = {
     ),
     "recipient changed": (b"To: asa.lindqvist@", b"To: bo.lindqvist@"),
     "body changed": (
-        b"Content-Transfer-Encoding: base64\r\n\r\nU",
-        b"Content-Transfer-Encoding: base64\r\n\r\nV",
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nS",
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nT",
     ),
 }
 

@@ -14,7 +14,7 @@ from newsroom.db import session_scope
 from newsroom.models import Frequency, Subscriber, SubscriberStatus, utcnow
 from tests.mailsupport import parsed, parts
 from tests.smtpsink import SmtpSink
-from worker import notices
+from worker import notices, tallies
 from worker.mailer import SendError
 
 
@@ -58,6 +58,11 @@ def test_the_notice_goes_once_with_working_links(
     assert callable(link)
     text, _ = parts(message)
     assert link(subscriber, get_settings()) in text
+    # Over SMTP both parts are quoted-printable: readable, and 7-bit for any relay.
+    assert [part["Content-Transfer-Encoding"] for part in message.iter_parts()] == [
+        "quoted-printable", "quoted-printable",
+    ]  # fmt: skip
+    assert tallies.totals() == {"emails_sent:notice": 1}, "counted once, for /metrics"
     unsubscribe = links.unsubscribe_url(subscriber, get_settings())
     assert message["List-Unsubscribe"].startswith(f"<{unsubscribe}>")
     assert message["Message-ID"] == notices.message_id(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -83,6 +84,16 @@ def test_serve_publishes_to_the_feed_within_seconds_and_stops_cleanly(
     confirmation = email.message_from_bytes(saved.read_bytes(), policy=email.policy.default)
     assert confirmation["To"] == "asa.oberg@example.se"
     assert "/subscribe/confirm/" in str(confirmation.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    # The README's way: open the file in an editor, find the link, follow it. The text
+    # part is 8bit in the outbox, so the link stands whole, where it was written.
+    raw = saved.read_bytes()
+    link = re.search(rb"(https?://\S+/subscribe/confirm/[\w.-]+)\r\n", raw)
+    assert link is not None, raw.decode()
+    assert "ä".encode() in raw, "Swedish as it is, not =C3=A4"
+    url = link.group(1).decode()
+    assert httpx.get(url, timeout=5).status_code == 200  # the page with the button
+    confirmed = httpx.post(url, timeout=5)
+    assert confirmed.status_code == 200 and "asa.oberg@example.se" in confirmed.text
 
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=30)

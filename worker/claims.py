@@ -30,6 +30,7 @@ from newsroom.models import (
 from worker import digest
 from worker.dkimsign import signer_from_settings
 from worker.envelope import MessageTemplate
+from worker.mailer import writes_files
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ def _templates(
 ) -> dict[int, MessageTemplate]:
     """One message template per segment that still has articles to send."""
     signer = signer_from_settings(settings, settings.mail_domain)
+    eight_bit = writes_files(settings)
     templates = {}
     for segment in session.scalars(
         select(EditionSegment).where(EditionSegment.id.in_(segment_ids))
@@ -143,6 +145,7 @@ def _templates(
             list_id=list_id(segment.language, settings),
             date=segment.created_at,
             signer=signer,
+            eight_bit=eight_bit,
         )
     return templates
 

@@ -28,7 +28,7 @@ from worker import tallies
 from worker.bell import redis_client
 from worker.dkimsign import signer_from_settings
 from worker.envelope import MessageTemplate
-from worker.mailer import SendError, transport_from_settings
+from worker.mailer import SendError, transport_from_settings, writes_files
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ def _message(
         list_id=links.list_id(subscriber.language, settings),
         date=requested,
         signer=signer_from_settings(settings, domain),
+        eight_bit=writes_files(settings),
     )
     # A confirm email carries the unsubscribe link too: RFC 8058 needs a working one, and
     # "I never asked for this" is best answered by a one-click way out.

@@ -18,7 +18,7 @@ import binascii
 import hashlib
 import html
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from email.headerregistry import AddressHeader
 from email.message import EmailMessage
@@ -32,6 +32,7 @@ from worker.dkimsign import DkimSigner
 
 CRLF = b"\r\n"
 LINE_CHARS = 76  # RFC 2045 6.7 (5): encoded lines of at most 76 characters
+SOFT_BREAK = b"=" + CRLF
 MAX_URL = 900  # RFC 5322 2.1.1: a line is at most 998 characters; a URL gets its own line
 
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9.-]{1,253}", re.ASCII)
@@ -43,6 +44,7 @@ _HEADER_NAME = re.compile(r"[!-9;-~]{1,76}", re.ASCII)  # RFC 5322 2.2: ftext
 
 # Tokens are ASCII, so they are found in the UTF-8 bytes directly.
 _TOKENS = re.compile(b"|".join(re.escape(t.encode("ascii")) for t in personal.TOKENS))
+_TOKEN_SPLIT = re.compile(b"(" + _TOKENS.pattern + b")")
 _UNSUBSCRIBE = personal.UNSUBSCRIBE_URL.encode("ascii")
 _PREFERENCES = personal.PREFERENCES_URL.encode("ascii")
 _EMAIL = personal.EMAIL.encode("ascii")
@@ -103,38 +105,58 @@ def _fit(line: bytes) -> list[bytes]:
             line = b"=2E" + line[1:]
         if len(line) <= LINE_CHARS:
             break
-        cut = LINE_CHARS - 1  # and the "=" of a soft line break
-        if line[cut - 1 : cut] == b"=":
-            cut -= 1  # not inside an "=XX"
-        elif line[cut - 2 : cut - 1] == b"=":
-            cut -= 2
+        cut = _cut(line, LINE_CHARS - 1)  # and the "=" of a soft line break
         pieces.append(line[:cut] + b"=")
         line = line[cut:]
     pieces.append(line)
     return pieces
 
 
-class _Part:
-    """One text/* part: the quoted-printable of its lines without a token made once, the
-    lines with one kept to encode per recipient.
+def _piece(data: bytes) -> bytes:
+    """Quoted-printable of a piece of text that a soft line break ("=" CRLF) may follow:
+    its last line is kept to 75 characters, so the "=" fits in 76."""
+    encoded = _quoted_printable(data)
+    end = encoded.rfind(CRLF)
+    start = 0 if end < 0 else end + 2
+    if len(encoded) - start < LINE_CHARS:
+        return encoded
+    last = encoded[start:]
+    cut = _cut(last, LINE_CHARS - 1)
+    rest = last[cut:]  # a few characters; a "." first would need dot-stuffing (see _fit)
+    rest = b"=2E" + rest[1:] if rest.startswith(b".") else rest
+    return encoded[:start] + last[:cut] + SOFT_BREAK + rest
 
-    Quoted-printable encodes each line on its own (its soft breaks and trailing white
-    space never reach past the line end), so runs of whole lines encode apart and join
-    into the encoding of the whole. A digest's tokens sit on a few lines of its footer:
-    per recipient only those are encoded, a few hundred bytes.
+
+def _cut(line: bytes, cut: int) -> int:
+    """Where to break ``line`` at or before ``cut`` without splitting an "=XX"."""
+    if line[cut - 1 : cut] == b"=":
+        return cut - 1
+    if line[cut - 2 : cut - 1] == b"=":
+        return cut - 2
+    return cut
+
+
+class _Part:
+    """One text/* part, encoded once around its personal tokens.
+
+    Quoted-printable: each fixed piece between tokens is encoded once, on its own, and
+    each recipient's values are encoded apart; they are joined with soft line breaks
+    ("=" CRLF, RFC 2045 6.7 (5)), which a reader removes, so the pieces decode to the
+    text with the values in it. A rendered digest's HTML is one long line of 65 KB with
+    the tokens inside it: only the values, a few hundred bytes, are encoded per
+    recipient. 8bit: the pieces and values are joined as they are.
     """
 
     def __init__(self, content_type: str, text: str, boundary: bytes, eight_bit: bool) -> None:
         canonical = text.replace("\r\n", "\n").replace("\r", "\n")
-        lines = canonical.encode("utf-8").splitlines(keepends=True)
+        data = canonical.encode("utf-8")
         # 8bit only where every line fits RFC 5322 2.1.1's 998, with a personal value of up
         # to MAX_URL for each token: a rendered HTML line can be longer.
-        self.encode: Callable[[bytes], bytes] = _quoted_printable
-        encoding = "quoted-printable"
-        if eight_bit and all(
-            len(line) + MAX_URL * len(_TOKENS.findall(line)) <= 998 for line in lines
-        ):
-            encoding, self.encode = "8bit", _eight_bit
+        self.eight_bit = eight_bit and all(
+            len(line) + MAX_URL * len(_TOKENS.findall(line)) <= 998
+            for line in data.split(b"\n")
+        )
+        encoding = "8bit" if self.eight_bit else "quoted-printable"
         self.head = b"".join(
             (
                 b"--" + boundary + CRLF,
@@ -143,40 +165,39 @@ class _Part:
                 CRLF,
             )
         )
-        # Alternating: encoded bytes (even places), then the raw lines with tokens.
-        chunks: list[bytes] = []
-        fixed: list[bytes] = []
-        personal_lines: list[bytes] = []
-        for line in lines:
-            if _TOKENS.search(line) is None:
-                if personal_lines:
-                    chunks.append(b"".join(personal_lines))
-                    personal_lines = []
-                fixed.append(line)
-            else:
-                if not personal_lines:
-                    chunks.append(self.encode(b"".join(fixed)))
-                    fixed = []
-                personal_lines.append(line)
-        if personal_lines:
-            chunks.append(b"".join(personal_lines))
-        else:
-            chunks.append(self.encode(b"".join(fixed)))
-        self.chunks = tuple(chunks)
+        pieces = _TOKEN_SPLIT.split(data)
+        encode = _eight_bit if self.eight_bit else _piece
+        self.fixed = tuple(encode(piece) for piece in pieces[0::2])
+        self.tokens = tuple(pieces[1::2])
         # RFC 2046 5.1.1: the line end before the next boundary belongs to the boundary, so
         # one is added after the text's own last line end (if it has one), which stays.
         self.tail = CRLF
 
     def render(self, values: Mapping[bytes, bytes]) -> bytes:
-        joined = [self.head]
-        for place, chunk in enumerate(self.chunks):
-            if place % 2 == 0:
-                joined.append(chunk)
-            else:
-                filled = _TOKENS.sub(lambda found: values[found.group(0)], chunk)
-                joined.append(self.encode(filled))
-        joined.append(self.tail)
-        return b"".join(joined)
+        if self.eight_bit:
+            joined = [self.head, self.fixed[0]]
+            for token, fixed in zip(self.tokens, self.fixed[1:], strict=True):
+                joined += (values[token], fixed)
+            joined.append(self.tail)
+            return b"".join(joined)
+        out = [self.head]
+        previous = b""
+        for piece in _interleave(self.fixed, (_piece(values[t]) for t in self.tokens)):
+            if not piece:
+                continue
+            if previous and not previous.endswith(CRLF):
+                out.append(SOFT_BREAK)
+            out.append(piece)
+            previous = piece
+        out.append(self.tail)
+        return b"".join(out)
+
+
+def _interleave(fixed: tuple[bytes, ...], values: Iterator[bytes]) -> Iterator[bytes]:
+    yield fixed[0]
+    for value, after in zip(values, fixed[1:], strict=True):
+        yield value
+        yield after
 
 
 class MessageTemplate:

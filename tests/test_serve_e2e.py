@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import re
 import signal
@@ -35,7 +36,8 @@ def serve(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUDKAVLE_")}
     budkavle = Path(sys.executable).parent / "budkavle"
     process = subprocess.Popen(
-        [str(budkavle), "serve", "--port", str(port), "--concurrency", "1"],
+        [str(budkavle), "serve", "--port", str(port), "--concurrency", "1",
+         "--log-format", "json"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -101,5 +103,12 @@ def test_serve_publishes_to_the_feed_within_seconds_and_stops_cleanly(
     assert process.returncode == 0, text
     assert "Admin token" in text and token in text
     assert "Traceback" not in text
+    # --log-format json: the worker's and web's lines are JSON objects with the ids.
+    logged = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    handled = [entry for entry in logged if entry["logger"] == "worker.events"]
+    assert handled and {"event_id", "article_id"} <= set(handled[0]), logged
+    assert any(entry["logger"].startswith("uvicorn") for entry in logged)
+    # The sweepers ran every 5 s: beat's routine lines are DEBUG, not shown at INFO.
+    assert not [entry for entry in logged if "Sending due task" in entry["message"]]
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base}/healthz", timeout=1)

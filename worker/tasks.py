@@ -29,11 +29,11 @@ def sweep_outbox() -> int:
     """Ring again for every event that is due: lost tasks, flushed queues, killed workers;
     never more than the queue has room for, so a backlog drains instead of feeding itself."""
     room = bell.room_in_queue()
-    if not room:
-        return 0
-    with session_scope() as session:
-        event_ids = outbox.due(session, utcnow(), limit=room)
-    bell.ring_events(event_ids)
+    event_ids: list[int] = []
+    if room:
+        with session_scope() as session:
+            event_ids = outbox.due(session, utcnow(), limit=room)
+        bell.ring_events(event_ids)
     tallies.swept("outbox")
     return len(event_ids)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -15,6 +16,8 @@ from newsroom import editions, tagcloud
 from newsroom.db import session_scope
 from newsroom.editions import Segment, Slot
 from newsroom.models import Article, ArticleStatus, Edition, EditionSegment
+
+log = logging.getLogger(__name__)
 
 ARCHIVE_PATH = "/newsletter"
 
@@ -64,7 +67,11 @@ def plan_edition(slot: Slot, settings: Settings, now: datetime) -> list[Batch]:
         count = editions.record_deliveries(
             session, plan, segment_ids, batch_size=settings.digest_batch_size, now=now
         )
-        edition_id = plan.edition.id
+        edition_id, key = plan.edition.id, plan.edition.key
+    log.info(
+        "edition %s (%s) planned: %s segments, %s batches", edition_id, key, len(segment_ids),
+        count, extra={"edition_id": edition_id},
+    )  # fmt: skip
     return [(edition_id, batch) for batch in range(count)]
 
 

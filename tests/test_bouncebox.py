@@ -14,7 +14,7 @@ from newsroom import verp
 from newsroom.models import SubscriberStatus
 from tests import imappeer, mailsamples
 from tests.test_bounces import ASA, MATTI, add, delivered, state
-from worker import bouncebox
+from worker import bouncebox, tallies
 from worker.app import create_app
 
 SECRET = b"test-secret-key"
@@ -65,6 +65,7 @@ def test_the_mailbox_is_applied_once_and_marked(mailbox: imappeer.Dovecot, tls: 
     swept = bouncebox.sweep(box, get_settings())
     assert (swept.applied, swept.unverified, swept.other, swept.duplicate) == (2, 1, 1, 0)
     assert _states() == AFTER
+    assert tallies.totals() == {"emails_bounced": 1, "emails_complained": 1}  # for /metrics
     assert all("\\Seen" in flags for flags in mailbox.flags())
     again = bouncebox.sweep(box, get_settings())  # the next beat: nothing unseen
     assert again == bouncebox.Swept()

@@ -28,6 +28,7 @@ from tests.support import Server
 from tests.test_bounces import ASA, MATTI, add, state
 from web import bouncehooks
 from web.app import create_app
+from worker import tallies
 
 TOPIC = "arn:aws:sns:eu-north-1:123456789012:budkavle-studsar"
 CERT_URL = "https://sns.eu-north-1.amazonaws.com/SimpleNotificationService-0a1b2c3d.pem"
@@ -232,6 +233,11 @@ def test_a_signed_report_applies_once(
     assert again.status_code == 200 and again.json()["applied"][0]["duplicate"]
     assert state(ASA) == after
     assert state(MATTI) == ("active", 0)
+    # Counted once for /metrics (worker/tallies.py); a soft bounce is no bounce.
+    counted = tallies.totals()
+    assert (counted.get("emails_bounced", 0), counted.get("emails_complained", 0)) == (
+        int(after[0] == "bounced"), int(after[0] == "complained"),
+    )  # fmt: skip
 
 
 # Forged, unsigned, stale: 4xx, nothing changes ------------------------------------------

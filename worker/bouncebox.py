@@ -26,6 +26,7 @@ from config.settings import SettingsError
 from newsroom import bounces
 from newsroom.db import session_scope
 from newsroom.reports import ReportError
+from worker import tallies
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def _one(imap: imaplib.IMAP4, uid: bytes, mailbox: Mailbox, settings: Settings,
     try:
         with session_scope() as session:  # committed when the block ends
             applied = bounces.apply_raw(session, raw, settings)
+        tallies.count_report(applied)
     except ReportError as error:
         log.warning("bounce mailbox: message UID %s is no mail (%s); left, seen", uid, error)
         swept.refused += 1

@@ -68,8 +68,10 @@ def count_report(applied: bounces.Applied) -> None:
     if applied.duplicate or applied.unverified:
         return  # counted the first time, or not about our mail
     if applied.kind is Kind.DSN:
-        # Only the permanent ones (RFC 3464 action "failed"): "delayed" changes nothing.
-        hard = [c for c in applied.changes if c.after is not None and c.event.startswith("failed")]
+        # Only the permanent ones, which count against the address; a delay (RFC 3464
+        # "delayed", a provider's soft bounce) changes nothing.
+        hard = [c for c in applied.changes
+                if c.after is not None and not c.note.startswith("transient")]  # fmt: skip
         add({"emails_bounced": len(hard)})
     elif applied.kind is Kind.COMPLAINT:
         add({"emails_complained": sum(c.after == "complained" for c in applied.changes)})

@@ -24,6 +24,7 @@ from web.bouncehooks import mailgun, postmark, ses
 from web.bouncehooks.common import Context, Reading, Refused, fetch_https
 from web.errors import documented, problem
 from web.subscribers import AppliedOut, ChangeOut
+from worker import tallies
 from worker.bell import redis_client
 
 Reader = Callable[[bytes, Mapping[str, str], Context], Reading]
@@ -74,11 +75,13 @@ async def receive(
 def _apply(reading: Reading) -> list[AppliedOut]:
     with session_scope() as session:
         applied = [bounces.apply(session, report, get_settings()) for report in reading.reports]
-        return [
-            AppliedOut(
-                kind=str(one.kind), key=one.key, duplicate=one.duplicate,
-                unverified=one.unverified,
-                changes=[ChangeOut(**vars(change)) for change in one.changes],
-            )
-            for one in applied
-        ]  # fmt: skip
+    for one in applied:  # after the commit: counted once it is true
+        tallies.count_report(one)
+    return [
+        AppliedOut(
+            kind=str(one.kind), key=one.key, duplicate=one.duplicate,
+            unverified=one.unverified,
+            changes=[ChangeOut(**vars(change)) for change in one.changes],
+        )
+        for one in applied
+    ]  # fmt: skip

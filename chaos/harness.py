@@ -20,6 +20,7 @@ from chaos.infra import PostgresCluster, RedisServer, free_port
 from chaos.load import Answers, Background, Publishers, probe_ready, sample_queue
 from chaos.peers import Mailbox, Partners
 from chaos.stack import ADMIN, Stack, environment, running
+from config import Settings
 
 ALL_PARTS = ("web", "worker", "pusher", "beat")
 
@@ -51,7 +52,7 @@ class Row:
 class World:
     folder: Path
     db: str
-    redis: RedisServer
+    redis: RedisServer | None  # None: the embedded one of `budkavle serve`
     stack: Stack
     partners: Partners
     mailbox: Mailbox
@@ -61,7 +62,13 @@ class World:
 
     @property
     def database_url(self) -> str:
-        return self.stack.env["BUDKAVLE_DATABASE_URL"]
+        return Settings(
+            data_dir=self.folder, database_url=self.stack.env["BUDKAVLE_DATABASE_URL"]
+        ).sqlalchemy_url
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(data_dir=self.folder)
 
     def partner(self, name: str, **filters: list[str]) -> None:
         answer = httpx.post(
@@ -140,32 +147,36 @@ def world(
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     row = Row(scenario, db)
+    embedded = parts == ("serve",)
     with ExitStack() as stack:
-        redis = RedisServer(folder)
-        redis.start()
-        stack.callback(redis.stop)
+        redis = None
+        if not embedded:
+            redis = RedisServer(folder)
+            redis.start()
+            stack.callback(redis.stop)
         if db == "postgresql":
             assert postgres is not None
             database_url = _fresh(postgres)
         else:
-            database_url = f"sqlite:///{folder / 'chaos.db'}"
+            database_url = "" if embedded else f"sqlite:///{folder / 'chaos.db'}"
         partners = stack.enter_context(Partners.running())
         mailbox = Mailbox().start()
         stack.callback(mailbox.stop)
         settings.setdefault("BUDKAVLE_EMAIL_URL", mailbox.url)
         port = free_port()
         settings.setdefault("BUDKAVLE_PUBLIC_URL", f"http://127.0.0.1:{port}")
-        env = environment(folder, database_url, redis.url, BUDKAVLE_DIGEST_WINDOW_SECONDS="5",
+        redis_url = redis.url if redis is not None else ""
+        env = environment(folder, database_url, redis_url, BUDKAVLE_DIGEST_WINDOW_SECONDS="5",
                           **settings)  # fmt: skip
         service = stack.enter_context(running(Stack(folder, env, port), parts))
         background = Background()
         stack.callback(background.close)
         probes = Answers()
         probe_ready(service.url, probes, background)
-        sample_queue(redis.url, row.queue, background)
+        sample_queue(redis_url or Settings(data_dir=folder).redis_client_url, row.queue, background)
         yield World(folder, db, redis, service, partners, mailbox, background, row, postgres)
         row.took(probes, "readyz")
-        for name in ALL_PARTS:
+        for name in (*ALL_PARTS, "serve"):
             if name in service.children and not service.alive(name):
                 row.notes.append(f"{name} died: {service.log_tail(name, 3)}")
 

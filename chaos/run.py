@@ -22,7 +22,7 @@ from rich.table import Table
 
 from chaos.harness import Row
 from chaos.infra import PostgresCluster
-from chaos.scenarios import POSTGRES_ONLY, SCENARIOS
+from chaos.scenarios import POSTGRES_ONLY, SCENARIOS, SQLITE_ONLY
 
 console = Console(width=200)
 
@@ -49,6 +49,8 @@ def main() -> int:
         for name in names:
             for db in dbs:
                 if name in POSTGRES_ONLY and db != "postgresql":
+                    continue
+                if name in SQLITE_ONLY and db != "sqlite":
                     continue
                 started = time.monotonic()
                 console.print(f"[bold]{name}[/bold] on {db} ...")

@@ -6,6 +6,8 @@ caught up by its bound says so in its row rather than waiting on.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -13,10 +15,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
+
 from chaos import check
 from chaos.harness import Row, World, world
 from chaos.infra import PostgresCluster, wait_until
-from chaos.load import Answers, Background, read_feeds
+from chaos.load import TIMEOUT, Answers, Background, read_feeds, timed
 
 CATCH_UP = 300.0  # seconds: the bound for any backlog here to drain, on 2 cores
 
@@ -268,6 +272,52 @@ def _delivered_to(folder: Path) -> list[str]:
     return recipients
 
 
+def serve_redis_killed(root: Path, db: str, pg: PostgresCluster | None) -> Row:
+    """`budkavle serve` on the embedded defaults; its redis-server SIGKILLed 5 s into 100
+    publishes at 5/s. serve starts it again, and its workers live on."""
+    with world("serve-embedded-redis-killed", db, root, pg, parts=("serve",)) as w:
+        w.partner("ok")
+        w.subscriber("lasare@posten.example")
+        editors = w.publish(threads=5, each=20, pause=1.0, run="serve")
+        time.sleep(5)
+        pid = int((w.folder / "redis.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        ended = time.monotonic()
+        editors.join(timeout=120)
+        n = len(editors.accepted)
+        w.converge(lambda: _caught_up(w) and len(w.partners.received("ok")) >= n, CATCH_UP, ended)
+        w.count_feeds(editors.accepted)
+        w.count_pushes("ok", n)
+        w.row.took(editors.answers, "POST")
+        back = (w.folder / "redis.pid").read_text().split()[0]
+        w.row.notes.append(f"{n} of 100 accepted; redis-server {pid} -> {back}; serve alive: "
+                           f"{w.stack.alive('serve')}")  # fmt: skip
+        return w.row
+
+
+def abuse(root: Path, db: str, pg: PostgresCluster | None) -> Row:
+    """One address posts the subscribe form 600 times in ~10 s and pulls the partner API
+    as fast as it can, while 20 feed readers read: the flood gets 429s, the readers do
+    not notice, and no address is subscribed twice."""
+    with world("abuse-rate-limits", db, root, pg) as w:
+        readers, background = Answers(), Background()
+        read_feeds(w.stack.url, 20, readers, background)
+        flood = Answers()
+        with httpx.Client(base_url=w.stack.url, timeout=TIMEOUT) as client:
+            for n in range(600):
+                form = {"email": f"flod{n}@posten.example", "language": "sv",
+                        "frequency": "daily"}  # fmt: skip
+                timed(flood, client, "POST", "/subscribe", data=form)
+        background.close()
+        accepted = check.scalar(w.database_url, "SELECT count(*) FROM subscribers")
+        w.row.took(flood, "POST /subscribe")
+        w.row.took(readers, "feed GET")
+        w.row.recovered = 0.0
+        w.row.notes.append(f"flood answers {dict(flood.statuses)}; {accepted} subscribers "
+                           f"stored; readers {dict(readers.statuses)}")  # fmt: skip
+        return w.row
+
+
 def _handled(w: World) -> None:
     wait_until(lambda: check.unhandled_events(w.database_url) == 0, 60, "events not handled")
 
@@ -289,5 +339,8 @@ SCENARIOS: dict[str, Callable[[Path, str, PostgresCluster | None], Row]] = {
     "postgres-restart": postgres_restarted,
     "postgres-restart-digest": postgres_restarted_mid_digest,
     "disk-full": disk_full,
+    "serve-redis-killed": serve_redis_killed,
+    "abuse": abuse,
 }
 POSTGRES_ONLY = {"postgres-restart", "postgres-restart-digest"}
+SQLITE_ONLY = {"serve-redis-killed"}  # the embedded defaults are SQLite

@@ -31,6 +31,8 @@ COMMANDS = {
                "threads", "--concurrency", "32", "--loglevel", "WARNING", "-n", "pusher@%h"],
     "beat": [PY, "-m", "celery", "-A", "worker", "beat", "--loglevel", "WARNING",
              "--schedule", "{data}/celerybeat-schedule"],
+    # The README's quick start: everything in one command, on the embedded defaults.
+    "serve": [PY, "-m", "budkavle", "serve", "--host", "127.0.0.1", "--port", "{port}"],
 }  # fmt: skip
 
 
@@ -90,7 +92,8 @@ class Stack:
 
 
 def environment(folder: Path, database_url: str, redis_url: str, **more: str) -> dict[str, str]:
-    env = dict(os.environ)
+    """Empty URLs: the embedded defaults (SQLite and Redis in the data folder)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BUDKAVLE_")}
     env.update(
         BUDKAVLE_DATABASE_URL=database_url,
         BUDKAVLE_REDIS_URL=redis_url,

@@ -34,7 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("scenarios", nargs="*", choices=[[], *SCENARIOS], default=[])
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--keep", action="store_true", help="keep the logs and databases")
+    parser.add_argument("--markdown", type=Path, help="also write the table here, in Markdown")
     args = parser.parse_args()
     names = args.scenarios or list(SCENARIOS)
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
@@ -69,6 +69,8 @@ def main() -> int:
     for row in rows:
         if row.queue:
             console.print(f"queue length, {row.scenario} on {row.db}: {queue_line(row)}")
+    if args.markdown:
+        args.markdown.write_text(markdown(rows), encoding="utf-8")
     return 0 if all(ok(row) for row in rows) else 1
 
 
@@ -82,25 +84,42 @@ def ok(row: Row) -> bool:
     )
 
 
+COLUMNS = ("scenario", "db", "expected", "lost", "dup same id", "dup new id", "5xx / errors",
+           "slowest s", ">1 s", "recovered s", "ok", "notes")  # fmt: skip
+
+
 def table(rows: list[Row]) -> Table:
     grid = Table(show_lines=False)
-    for column in ("scenario", "db", "expected", "lost", "dup same id", "dup new id",
-                   "5xx / errors", "slowest s", ">1 s", "recovered s", "ok", "notes"):  # fmt: skip
+    for column in COLUMNS:
         grid.add_column(column, overflow="fold")
     for row in rows:
-        grid.add_row(
-            row.scenario, row.db,
-            " ".join(f"{n} {kind}" for kind, n in sorted(row.expected.items())) or "-",
-            " ".join(f"{n} {kind}" for kind, n in sorted(row.lost.items()) if n) or "0",
-            str(row.dup_same_id), str(row.dup_other_id),
-            " ".join(f"{k}: {n}" for k, n in sorted(row.server_errors.items())) or "0",
-            " ".join(f"{what} {s:.2f}" for what, s in sorted(row.slowest.items())),
-            " ".join(f"{what} {n}" for what, n in sorted(row.over_1s.items()) if n) or "0",
-            f"{row.recovered:.0f}" if row.recovered is not None else "NOT",
-            "yes" if ok(row) else "NO",
-            "; ".join(row.notes),
-        )  # fmt: skip
+        grid.add_row(*cells(row))
     return grid
+
+
+def markdown(rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells(row)) + " |")
+    lines += ["", *(f"- queue length, {r.scenario} on {r.db}: {queue_line(r)}" for r in rows)]
+    return "\n".join(lines) + "\n"
+
+
+def cells(row: Row) -> tuple[str, ...]:
+    return (
+        row.scenario,
+        row.db,
+        " ".join(f"{n} {kind}" for kind, n in sorted(row.expected.items())) or "-",
+        " ".join(f"{n} {kind}" for kind, n in sorted(row.lost.items()) if n) or "0",
+        str(row.dup_same_id),
+        str(row.dup_other_id),
+        " ".join(f"{k}: {n}" for k, n in sorted(row.server_errors.items())) or "0",
+        " ".join(f"{what} {s:.2f}" for what, s in sorted(row.slowest.items())),
+        " ".join(f"{what} {n}" for what, n in sorted(row.over_1s.items()) if n) or "0",
+        f"{row.recovered:.0f}" if row.recovered is not None else "NOT",
+        "yes" if ok(row) else "NO",
+        "; ".join(row.notes),
+    )
 
 
 def queue_line(row: Row) -> str:

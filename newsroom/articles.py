@@ -186,14 +186,19 @@ def _fingerprint(article: Article) -> tuple[object, ...]:
 
 
 def _tags(session: Session, labels: list[str]) -> list[Tag]:
-    tags = []
+    by_slug: dict[str, str] = {}
     for label in labels:
-        slug = make_slug(label, max_length=80)
+        by_slug.setdefault(make_slug(label, max_length=80), label)
+    tags = []
+    # In slug order: two publishes that create the same new tags then lock them in the same
+    # order, and one waits for the other. In the order the editors wrote them, each could
+    # wait for a tag the other had just made (PostgreSQL: a deadlock, and a 500).
+    for slug in sorted(by_slug):
         tag = session.scalar(select(Tag).where(Tag.slug == slug))
         if tag is None:
-            tag = _new_tag(session, slug, label)
+            tag = _new_tag(session, slug, by_slug[slug])
         tags.append(tag)
-    return sorted(tags, key=lambda tag: tag.slug)
+    return tags
 
 
 def _new_tag(session: Session, slug: str, label: str) -> Tag:

@@ -9,13 +9,13 @@ from datetime import timedelta
 import feedparser
 import pytest
 import redis
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from config import get_settings
 from feeds import store
 from newsroom import articles, outbox
 from newsroom.db import session_scope
-from newsroom.models import EventKind, FeedDocumentRow, OutboxEvent, utcnow
+from newsroom.models import Article, EventKind, FeedDocumentRow, OutboxEvent, Tag, utcnow
 from newsroom.schemas import ArticleIn
 from tests.support import ADMIN, Server, article, wait_for
 from worker import events
@@ -146,6 +146,29 @@ def test_concurrent_refreshes_never_lose_an_article(db: str, workers: int) -> No
             served = {entry.title for entry in feedparser.parse(stored.body).entries}
             assert served == set(titles), path
     assert pending_events() == []
+
+
+def test_publishes_making_the_same_new_tags_at_once_all_go_through(db: str) -> None:
+    """Editors tagging in different orders, at the same moment, with tags nobody used yet:
+    on PostgreSQL each could wait for a tag the other had just made (a deadlock, a 500),
+    unless every publish makes its tags in one order."""
+    places = ["Åre", "Öland", "Umeå", "Tromsø", "Uleåborg", "Ærø", "Vänersborg", "Hällefors"]
+
+    def publish(editor: int, round_: int) -> None:
+        labels = [f"{place} {round_}" for place in places]
+        order = labels[editor:] + labels[:editor] if editor % 2 else labels[::-1]
+        title = f"Redaktör {editor} om snön, runda {round_}"
+        data = ArticleIn.model_validate(article(title=title, slug=f"r{round_}-e{editor}",
+                                                tags=order))  # fmt: skip
+        with session_scope() as session:
+            articles.create(session, data, utcnow(), timedelta(seconds=1))
+
+    for round_ in range(6):
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(publish, range(4), [round_] * 4))
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Article)) == 24
+        assert session.scalar(select(func.count()).select_from(Tag)) == 6 * len(places)
 
 
 def test_concurrent_updates_take_turns(db: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from budkavle.processes import alive
 from config import Settings
 
 _NOTES = Path(tempfile.gettempdir())
@@ -65,20 +66,10 @@ def running_data_dirs() -> list[Path]:
     found = []
     for note in sorted(_NOTES.glob(f"{_PREFIX}*")):
         pid = note.name.removeprefix(_PREFIX)
-        if not pid.isdigit() or not _alive(int(pid)):
+        if not pid.isdigit() or not alive(int(pid)):
             with suppress(OSError):
                 note.unlink()  # left by a killed service
             continue
         with suppress(OSError):
             found.append(Path(note.read_text().strip()))
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's
-    return True

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import redis
 
+from budkavle.processes import alive
 from config import Settings
 
 STOP_SECONDS = 10.0
@@ -77,9 +78,9 @@ def stop_stale(settings: Settings) -> int | None:
         os.kill(pid, signal.SIGCONT)  # a frozen one must run to hear the SIGTERM
         os.kill(pid, signal.SIGTERM)  # Redis saves, then exits
     deadline = time.monotonic() + STOP_SECONDS
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(pid):
+    if alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     pid_file(settings).unlink(missing_ok=True)
@@ -113,17 +114,4 @@ def _is_redis(pid: int) -> bool:
     try:
         return b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return _alive(pid)  # no /proc (not Linux): trust the pid file
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (our own child, not yet reaped) has exited.
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    return True
+        return alive(pid)  # no /proc (not Linux): trust the pid file

@@ -112,8 +112,10 @@ class Settings(BaseSettings):
     digest_hour: int = Field(7, ge=0, le=23, description="Local hour of daily/weekly digests.")
     digest_weekday: int = Field(0, ge=0, le=6, description="Day of weekly digests (0 = Monday).")
     digest_batch_size: int = Field(500, ge=1, le=10000, description="Emails per send task.")
+    # A sending batch renews its lease every third of it, and one SMTP call waits 30 s at
+    # most, so a live batch never loses it; a killed worker's batch goes on within a minute.
     digest_lease_seconds: int = Field(
-        300, ge=1, description="Time a batch may send before the sweeper hands it to another."
+        60, ge=1, description="Time a batch may send before the sweeper hands it to another."
     )
     digest_latest_count: int = Field(8, ge=0, le=50, description="Titles in 'latest news'.")
     digest_max_articles: int = Field(20, ge=1, le=100, description="New articles per digest.")

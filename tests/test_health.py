@@ -106,3 +106,27 @@ def test_metrics_show_subscribers_and_the_digest_queue(server: Server, mail: Smt
     after = scrape(server)
     assert after[("budkavle_emails_queued", ())] == 2
     assert after[("budkavle_emails_oldest_queued_seconds", ())] >= 0
+
+
+def test_a_database_that_does_not_answer_is_a_503_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL restarting: a publish cannot be stored, and says so at once with a 503
+    and Retry-After (the chaos suite's restart answered 500s before)."""
+    from config import get_settings
+    from tests.support import ADMIN, article
+    from web.app import create_app
+
+    # A port where nothing listens: every connection is refused, as while PostgreSQL restarts.
+    monkeypatch.setenv("BUDKAVLE_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:9/test")
+    get_settings.cache_clear()
+    try:
+        with Server.running(create_app()) as server:
+            answer = server.client.post("/api/articles", json=article(), headers=ADMIN)
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["retry-after"] == "5"
+            assert answer.json()["detail"][0]["field"] == "database"
+            assert answer.elapsed.total_seconds() < 1.0
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

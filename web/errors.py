@@ -9,7 +9,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -116,6 +116,14 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status, exc.field, exc.message)
 
 
+async def _database_away(_: Request, exc: Exception) -> JSONResponse:
+    # The database did not answer (restarting, failing over, SQLite's lock held too long):
+    # the request's transaction was rolled back, so asking again is safe (RFC 9110 §15.6.4).
+    response = problem(503, "database", "the database did not answer; try again shortly")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 async def _integrity(_: Request, exc: Exception) -> JSONResponse:
     # Two requests raced for the same slug; the loser changed nothing and may retry.
     return problem(409, "slug", "taken by a request that committed first; try again")
@@ -137,4 +145,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(OperationalError, _database_away)
     app.add_exception_handler(RateLimited, _rate_limited)

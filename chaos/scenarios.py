@@ -300,6 +300,7 @@ def abuse(root: Path, db: str, pg: PostgresCluster | None) -> Row:
     as fast as it can, while 20 feed readers read: the flood gets 429s, the readers do
     not notice, and no address is subscribed twice."""
     with world("abuse-rate-limits", db, root, pg) as w:
+        w.publish(threads=1, each=5, pause=0.0, run="abuse").join(timeout=30)  # to read
         readers, background = Answers(), Background()
         read_feeds(w.stack.url, 20, readers, background)
         flood = Answers()

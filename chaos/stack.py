@@ -114,10 +114,14 @@ def running(stack: Stack, parts: tuple[str, ...]) -> Iterator[Stack]:
     try:
         for name in parts:
             stack.start(name)
-        if "web" in parts:
-            wait_until(lambda: httpx.get(stack.url + "/healthz", timeout=1).status_code == 200,
-                       30, "the web did not answer")  # fmt: skip
+        def answers() -> bool:
+            return httpx.get(stack.url + "/healthz", timeout=1).status_code == 200
+
+        wait_until(answers, 30, "the web did not answer")
         time.sleep(2)  # the workers connect to the broker
+        # `serve` may have restarted its web meanwhile (started before its embedded Redis
+        # answered): ask again.
+        wait_until(answers, 30, "the web did not answer")
         yield stack
     finally:
         for name in list(stack.children):

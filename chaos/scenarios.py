@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from chaos import check
-from chaos.harness import Row, World, world
+from chaos.harness import ALL_PARTS, Row, World, world
 from chaos.infra import PostgresCluster, wait_until
 from chaos.load import TIMEOUT, Answers, Background, read_feeds, timed
 
@@ -111,9 +111,10 @@ def _restart_postgres(w: World) -> None:
 
 
 def _publishing_through(
-    root: Path, db: str, pg: PostgresCluster | None, name: str, fault: Callable[[World], None]
-) -> Row:
-    with world(name, db, root, pg) as w:
+    root: Path, db: str, pg: PostgresCluster | None, name: str, fault: Callable[[World], None],
+    parts: tuple[str, ...] = ALL_PARTS,
+) -> Row:  # fmt: skip
+    with world(name, db, root, pg, parts=parts) as w:
         w.partner("ok")
         w.subscriber("lasare@posten.example")
         editors = w.publish(threads=5, each=20, pause=1.0, run=name)
@@ -275,24 +276,16 @@ def _delivered_to(folder: Path) -> list[str]:
 def serve_redis_killed(root: Path, db: str, pg: PostgresCluster | None) -> Row:
     """`budkavle serve` on the embedded defaults; its redis-server SIGKILLed 5 s into 100
     publishes at 5/s. serve starts it again, and its workers live on."""
-    with world("serve-embedded-redis-killed", db, root, pg, parts=("serve",)) as w:
-        w.partner("ok")
-        w.subscriber("lasare@posten.example")
-        editors = w.publish(threads=5, each=20, pause=1.0, run="serve")
-        time.sleep(5)
-        pid = int((w.folder / "redis.pid").read_text().split()[0])
-        os.kill(pid, signal.SIGKILL)
-        ended = time.monotonic()
-        editors.join(timeout=120)
-        n = len(editors.accepted)
-        w.converge(lambda: _caught_up(w) and len(w.partners.received("ok")) >= n, CATCH_UP, ended)
-        w.count_feeds(editors.accepted)
-        w.count_pushes("ok", n)
-        w.row.took(editors.answers, "POST")
-        back = (w.folder / "redis.pid").read_text().split()[0]
-        w.row.notes.append(f"{n} of 100 accepted; redis-server {pid} -> {back}; serve alive: "
-                           f"{w.stack.alive('serve')}")  # fmt: skip
-        return w.row
+    return _publishing_through(root, db, pg, "serve-embedded-redis-killed", _kill_embedded_redis,
+                               parts=("serve",))  # fmt: skip
+
+
+def _kill_embedded_redis(w: World) -> None:
+    pid = int((w.folder / "redis.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(5)  # serve notices and starts another
+    back = (w.folder / "redis.pid").read_text().split()[0]
+    w.row.notes.append(f"redis-server {pid} -> {back}; serve alive: {w.stack.alive('serve')}")
 
 
 def abuse(root: Path, db: str, pg: PostgresCluster | None) -> Row:

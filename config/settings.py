@@ -127,7 +127,12 @@ class Settings(BaseSettings):
         900, ge=0, description="Quiet time before one address gets another confirmation email."
     )
     suppress_after_failures: int = Field(
-        3, ge=1, description="Permanent failures or bounces in a row that suppress an address."
+        3,
+        ge=1,
+        description=(
+            "Permanent failures or bounces that suppress an address (an accepted send does "
+            "not reset the count; saving preferences does)."
+        ),
     )
     smtp_timeout_seconds: float = Field(30.0, gt=0, description="SMTP connect and reply timeout.")
     dkim_private_key_path: str = Field("", description="PEM key that DKIM-signs; empty: no DKIM.")

@@ -381,7 +381,9 @@ class Subscriber(Base):
     # Digests cover the articles published after this outbox position; each edition that
     # includes the subscriber moves it on, so no article reaches them twice.
     digest_position: Mapped[int] = mapped_column(Integer, default=0)
-    # Permanent failures and bounces in a row; a delivery that goes through resets it.
+    # Permanent failures and bounces since the reader last showed that mail reaches them
+    # (confirming, saving preferences). An accepted SMTP send does not reset it: a bounce
+    # may still follow (see worker/deliver.py).
     failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -119,6 +119,8 @@ def update_preferences(
     if data.email != subscriber.email:
         raise DomainError("email", "cannot be changed here; subscribe the new address instead")
     _apply(subscriber, data, check_tags(session, data.tags), now)
+    # The reader used a link from our mail: the address receives it, whatever bounced before.
+    subscriber.failures = 0
 
 
 def import_active(

@@ -164,10 +164,19 @@ def test_smtp_answers_decide_retry_failure_and_suppression(mail: SmtpSink) -> No
     mail.reply("tillfallig@example.se", "451 4.3.0 Försök igen senare")
     mail.reply("finns.inte@example.se", "550 5.1.1 No such user")
     [(edition_id, batch)] = plan()
+    with session_scope() as session:  # two bounces came back by mail before this edition
+        session.execute(
+            update(Subscriber).where(Subscriber.email == "ok@example.se").values(failures=2)
+        )
 
     outcome = deliver.send_batch(edition_id, batch, get_settings())
 
     assert (outcome.sent, outcome.retry, outcome.failed) == (1, 1, 1)
+    with session_scope() as session:
+        # Accepted is not delivered: a third bounce, arriving later, must still count.
+        assert session.scalar(
+            select(Subscriber.failures).where(Subscriber.email == "ok@example.se")
+        ) == 2
     with session_scope() as session:
         rows = dict(
             session.execute(

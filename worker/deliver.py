@@ -152,10 +152,11 @@ def _send_one(
             database.commit()
             outcome.retry += 1
         return
+    # An accepted message does not reset the subscriber's failures: most servers accept
+    # first and bounce later (RFC 3464 reports by VERP, the mailbox or a webhook), so a
+    # reset here would undo every asynchronous bounce before the next one could count.
     database.execute(_SENT, {"delivery": recipient.delivery_id, "when": utcnow()})
     database.commit()
-    if recipient.failures:
-        _reset_failures(database, recipient.subscriber_id)
     outcome.sent += 1
 
 
@@ -209,9 +210,4 @@ def _record_failure(
     database.execute(
         update(Subscriber).where(Subscriber.id == recipient.subscriber_id).values(**values)
     )
-    database.commit()
-
-
-def _reset_failures(database: Database, subscriber_id: int) -> None:
-    database.execute(update(Subscriber).where(Subscriber.id == subscriber_id).values(failures=0))
     database.commit()

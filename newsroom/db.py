@@ -19,13 +19,28 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import get_settings
 
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 10
+
 
 def make_engine(url: str, *, writes: bool = True) -> Engine:
     """An engine for ``url``; on SQLite, ``writes=False`` gives one for transactions that
     only read, which then never queue for the write lock (see read_scope)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # Bounded waits: a server that accepts the TCP connection and never answers (frozen,
+        # or a full backlog) fails a new connection after CONNECT_TIMEOUT_SECONDS, and a
+        # checkout from a full pool after POOL_TIMEOUT_SECONDS, instead of hanging a request.
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
+            # One given in the URL (?connect_timeout=2) wins.
+            connect_args={"connect_timeout": parsed.query.get("connect_timeout",
+                                                              CONNECT_TIMEOUT_SECONDS)},
+        )
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -18,11 +18,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import get_settings
-from newsroom.fifolock import FifoLock
 
 CONNECT_TIMEOUT_SECONDS = 5
 POOL_TIMEOUT_SECONDS = 10
-BUSY_TIMEOUT_SECONDS = 30  # SQLite: how long a writer waits for the write lock
 
 
 def make_engine(url: str, *, writes: bool = True) -> Engine:
@@ -46,7 +44,7 @@ def make_engine(url: str, *, writes: bool = True) -> Engine:
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+    engine = create_engine(url, connect_args={"timeout": 30})
 
     # pysqlite's own transaction handling begins too late (only before DML), and a
     # deferred transaction that read first fails at once ("database is locked") when it
@@ -62,43 +60,11 @@ def make_engine(url: str, *, writes: bool = True) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    if not writes:
-
-        @event.listens_for(engine, "begin")
-        def _on_begin_read(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
-
-        return engine
-
-    # This process's writers take their turns in order (newsroom/fifolock.py), so that only
-    # the first in line meets SQLite's unfair busy handler.
-    gate = FifoLock()
-    _gates.append(gate)
-
-    def _leave(info: dict[str, Any]) -> None:
-        if info.pop(_GATED, False):
-            gate.release()
-
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if gate.acquire(BUSY_TIMEOUT_SECONDS):
-            connection.info[_GATED] = True
-        # else: the line did not move for a whole busy timeout; let SQLite decide.
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            _leave(connection.info)
-            raise
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
-    event.listen(engine, "commit", lambda connection: _leave(connection.info))
-    event.listen(engine, "rollback", lambda connection: _leave(connection.info))
-    # A connection invalidated or returned mid-transaction must not keep the turn.
-    event.listen(engine.pool, "checkin", lambda _dbapi, record: _leave(record.info))
     return engine
-
-
-_GATED = "budkavle_write_turn"
-_gates: list[FifoLock] = []
 
 
 _engines: list[Engine] = []
@@ -125,8 +91,6 @@ def _forget_inherited_connections() -> None:
     # them without closing them, so the parent's stay good (SQLAlchemy's advice).
     for engine in _engines:
         engine.dispose(close=False)
-    for gate in _gates:  # a turn held by a parent's thread would never be given back here
-        gate.reset()
 
 
 os.register_at_fork(after_in_child=_forget_inherited_connections)

@@ -14,6 +14,7 @@ from newsroom import partners
 from newsroom.db import migrate, session_scope
 from newsroom.models import DeliveryStatus, Partner, utcnow
 from newsroom.partners import PartnerError, PartnerIn
+from newsroom.retention import EventGone
 
 app = typer.Typer(help="Partner municipalities: pushes, pull keys, delivery logs.",
                   no_args_is_help=True)  # fmt: skip
@@ -103,7 +104,7 @@ def replay(delivery_id: Annotated[int, typer.Argument(help="Delivery id (see log
     try:
         with session_scope() as session:
             partners.replay(session, delivery_id, utcnow())
-    except PartnerError as exc:
+    except (PartnerError, EventGone) as exc:
         err.print(f"[red]✗[/red] {exc}")
         raise typer.Exit(1) from None
     ring_pushes([delivery_id])

@@ -57,6 +57,14 @@ class Settings(BaseSettings):
         10, ge=1, description="Age after which the sweeper re-rings an unhandled event."
     )
     sweep_interval_seconds: float = Field(5.0, gt=0, description="Beat period of the sweepers.")
+    outbox_retention_days: int = Field(
+        30,
+        description="Days of changes the partner pull API serves and a delivery can be "
+        "replayed; older outbox events are slimmed or deleted (at least 7).",
+    )
+    partner_log_retention_days: int = Field(
+        90, description="Days the partner delivery log keeps a finished delivery (at least 7)."
+    )
     task_visibility_timeout: int = Field(
         3600, ge=60, description="Seconds before Redis re-delivers an unacknowledged task."
     )
@@ -178,6 +186,15 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (try Europe/Stockholm)") from None
+        return value
+
+    @field_validator("outbox_retention_days", "partner_log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        # A push retries for about three days (worker/push.py) and a partner is disabled
+        # after three days of failures; a week leaves the operator time to see and replay.
+        if value < 7:
+            raise ValueError(f"must be at least 7 days, got {value}")
         return value
 
     @field_validator("languages")

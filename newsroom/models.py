@@ -157,6 +157,22 @@ class OutboxEvent(Base):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class OutboxHorizon(Base):
+    """How far back the outbox still holds every change whole: one row, id 1.
+
+    Every event at ``position`` or later is kept as it was written, so the pull API serves
+    any cursor from ``position - 1`` on; events before it may be slimmed or deleted
+    (newsroom/retention.py). A row, not a query: the pull API tells a too-old cursor
+    with one primary-key read, and the pruner moves it in the transaction that prunes.
+    """
+
+    __tablename__ = "outbox_horizon"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=1)
+    moved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ArchiveSlot(Base):
     """An article's place in one feed's RFC 5005 archive, given when it first appears in
     that feed and never moved.
@@ -236,6 +252,8 @@ class PartnerDelivery(Base):
         UniqueConstraint("event_id", "partner_id"),
         Index("ix_partner_deliveries_due", "status", "next_attempt_at"),
         Index("ix_partner_deliveries_chain", "partner_id", "article_id", "event_id"),
+        # The log's retention deletes the oldest first (newsroom/retention.py).
+        Index("ix_partner_deliveries_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config import get_settings
-from newsroom import netguard
+from newsroom import netguard, retention
 from newsroom.errors import DomainError
 from newsroom.models import (
     DeliveryAttempt,
@@ -214,6 +214,7 @@ def replay(session: Session, delivery_id: int, now: datetime) -> PartnerDelivery
     delivery = session.get(PartnerDelivery, delivery_id)
     if delivery is None:
         raise PartnerNotFound("delivery", f"no delivery {delivery_id}")
+    retention.check_replayable(session, delivery, get_settings())  # 410 once slimmed
     delivery.status = DeliveryStatus.PENDING
     delivery.attempts = 0
     delivery.next_attempt_at = now

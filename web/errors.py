@@ -37,6 +37,8 @@ _MEANINGS = {
     404: "No such row",
     403: "Signed, but not by whom it must be (a provider's topic or key)",
     409: "Conflicts with what is stored (a slug taken, a state that does not allow it)",
+    410: "Older than the history kept (BUDKAVLE_OUTBOX_RETENTION_DAYS); the message says "
+    "what to do instead",
     413: "Body over BUDKAVLE_MAX_REQUEST_BYTES",
     422: "A field breaks a rule (the field is named)",
     429: "Over the rate limit of this client address",

@@ -8,16 +8,18 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from config import get_settings
 from feeds import query
 from feeds.model import CONTENT_TYPES
 from feeds.render import render
-from newsroom import partners
+from newsroom import outbox, partners, retention
 from newsroom.db import session_scope
-from newsroom.models import Partner, PartnerState, utcnow
+from newsroom.models import OutboxEvent, Partner, PartnerState, utcnow
 from newsroom.partners import PartnerIn
 from web import errors
 from web.auth import require_admin
@@ -125,8 +127,14 @@ def enable_partner(partner_id: RowId) -> PartnerOut:
     return out
 
 
-@admin.post("/deliveries/{delivery_id}/replay", response_model=DeliveryOut)
+@admin.post(
+    "/deliveries/{delivery_id}/replay",
+    response_model=DeliveryOut,
+    responses=errors.documented(410),
+)
 def replay_delivery(delivery_id: RowId) -> DeliveryOut:
+    """Send a delivery again, with the same webhook-id. A delivery whose event is older
+    than BUDKAVLE_OUTBOX_RETENTION_DAYS is 410 Gone: only its ids are kept."""
     with session_scope() as session:
         delivery = partners.replay(session, delivery_id, utcnow())
         out = DeliveryOut.model_validate({**_columns(delivery), "log": []})
@@ -207,18 +215,42 @@ def decode_cursor(cursor: str) -> int:
     return position
 
 
-@pull.get("/articles", response_model=ChangesOut)
+class CursorGone(BaseModel):
+    """The cursor is from before the oldest change still kept: what to do instead."""
+
+    detail: str = Field(description="What happened and what to do, in a sentence.")
+    oldest: str = Field(description="The oldest cursor still served: pulling from it gives "
+                        "every change still kept, but not those lost since your cursor.")
+    latest: str = Field(description="The newest cursor: after re-syncing, pull from it.")
+    retention_days: int = Field(description="Days of changes kept "
+                                "(BUDKAVLE_OUTBOX_RETENTION_DAYS).")
+    feed: str = Field(description="Your own feed, to re-sync the current articles from.")
+
+
+_GONE = {
+    "model": CursorGone,
+    "description": "`since` is older than the changes kept (BUDKAVLE_OUTBOX_RETENTION_DAYS, "
+    "30 by default): changes after it are gone. Note `latest`, re-sync the current "
+    "articles from your feed or a full listing, then pull with `since=latest`.",
+}
+
+
+@pull.get("/articles", response_model=ChangesOut, responses={410: _GONE})
 def partner_changes(
     partner: Annotated[Partner, Depends(pulling_partner)],
     since: Annotated[str | None, Query(max_length=100, description="`next` of a page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> ChangesOut:
+) -> ChangesOut | JSONResponse:
     """Every change matching the partner's filters, in order. Loop on `next`: nothing is
-    missed and nothing comes twice. Retractions come as `article.retracted`."""
-    after = decode_cursor(since) if since else 0
+    missed and nothing comes twice. Retractions come as `article.retracted`. Without
+    `since`, from the oldest change kept; a `since` older than that is 410 Gone."""
+    after = decode_cursor(since) if since else None
     settings = get_settings()
     with session_scope() as session:
-        events, cursor, more = partners.changes(session, partner, after, limit)
+        served = _changes_served(session, partner, after, limit)
+        if served is None:
+            return _gone(session)
+        events, cursor, more = served
         items = []
         for event in events:
             article = dict(event.payload["article"])
@@ -230,6 +262,44 @@ def partner_changes(
                                    position=event.position, occurred_at=event.created_at,
                                    article=article))  # fmt: skip
     return ChangesOut(items=items, next=encode_cursor(cursor), has_more=more)
+
+
+def _changes_served(
+    session: Session, partner: Partner, after: int | None, limit: int
+) -> tuple[list[OutboxEvent], int, bool] | None:
+    """The page after ``after`` (None: from the oldest kept), or None if it is gone.
+
+    The horizon is read after the events: the pruner moves it in the transaction that
+    slims or deletes, so a page that lost an event to a prune always sees the horizon
+    that says so (and one read before it might not, on PostgreSQL's READ COMMITTED).
+    """
+    for _ in range(3):
+        start = retention.oldest_served(session) - 1 if after is None else after
+        page = partners.changes(session, partner, start, limit)
+        if start >= retention.oldest_served(session) - 1:
+            return page
+        if after is not None:
+            return None
+    return None  # the horizon moved under three reads in a row: say so rather than guess
+
+
+def _gone(session: Session) -> JSONResponse:
+    settings = get_settings()
+    days = settings.outbox_retention_days
+    oldest = encode_cursor(retention.oldest_served(session) - 1)
+    latest = encode_cursor(outbox.last_position(session))
+    feed = f"{settings.public_url}/api/partner/feed.json"
+    body = CursorGone(
+        detail=f"since: this cursor is older than the {days} days of changes kept, and "
+        f"changes after it are gone. Note `latest`, re-sync the current articles from your "
+        f"feed ({feed}) or a full listing, then pull with since=`latest`. Pulling from "
+        "`oldest` gives every change still kept.",
+        oldest=oldest,
+        latest=latest,
+        retention_days=days,
+        feed=feed,
+    )
+    return JSONResponse(body.model_dump(), status_code=status.HTTP_410_GONE)
 
 
 @pull.get("/feed.{fmt}")

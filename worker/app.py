@@ -13,6 +13,8 @@ from worker.logs import install_quiet_sweeps
 from worker.transport import broker
 
 PUSH_QUEUE = "push"
+# Pruning the outbox (newsroom/retention.py): often enough that each run is a few batches.
+PRUNE_INTERVAL_SECONDS = 60.0
 PUSH_TASKS = re.compile(r"budkavle\.(push_to_partner|push_websub|verify_websub_intent)$")
 
 
@@ -100,6 +102,10 @@ def configuration(settings: Settings) -> dict[str, Any]:
             "sweep-digests": {
                 "task": "budkavle.sweep_digests",
                 "schedule": settings.sweep_interval_seconds,
+            },
+            "prune-outbox": {
+                "task": "budkavle.prune_outbox",
+                "schedule": PRUNE_INTERVAL_SECONDS,
             },
         },
     )

@@ -24,6 +24,7 @@ SWEEPS = frozenset(
         "budkavle.sweep_partners",
         "budkavle.sweep_websub",
         "budkavle.sweep_digests",
+        "budkavle.prune_outbox",
     }
 )
 # The loggers of celery.app.trace ("succeeded"), celery.worker.strategy ("Received") and

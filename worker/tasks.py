@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from config import get_settings
 from feeds.store import CHANGES_CHANNEL
-from newsroom import articles, editions, outbox, partners
+from newsroom import articles, editions, outbox, partners, retention
 from newsroom.db import session_scope
 from newsroom.models import utcnow
 from worker import bell, bouncebox, deliver, digest, events, http, notices, push, tallies, websub
-from worker.app import app
+from worker.app import PRUNE_INTERVAL_SECONDS, app
 
 
 @app.task(name=bell.DISPATCH_EVENT, acks_late=True)
@@ -36,6 +36,14 @@ def sweep_outbox() -> int:
         bell.ring_events(event_ids)
     tallies.swept("outbox")
     return len(event_ids)
+
+
+@app.task(name="budkavle.prune_outbox", acks_late=True)
+def prune_outbox() -> int:
+    """Slim or delete outbox events past the retention, and the delivery log past its
+    own; within one beat period, so runs do not pile up (the next goes on from there)."""
+    pruned = retention.prune(get_settings(), utcnow(), budget_seconds=PRUNE_INTERVAL_SECONDS / 2)
+    return pruned.changed
 
 
 @app.task(name="budkavle.publish_scheduled", acks_late=True)

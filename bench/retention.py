@@ -252,14 +252,33 @@ def vacuum() -> None:
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            _wait_for_older_transactions(connection)
             for table in ("outbox_events", "partner_deliveries", "partner_delivery_attempts"):
-                # Only rows no transaction anywhere may still see are dropped: one run
-                # here kept them all while another database's long transaction ran.
                 connection.exec_driver_sql(f"VACUUM FULL {table}")
         return
     engine.dispose()
     with closing(sqlite3.connect(engine.url.database or "")) as raw:
         raw.execute("VACUUM")
+
+
+def _wait_for_older_transactions(connection: Any, timeout: float = 120.0) -> None:
+    """VACUUM FULL keeps every row version a running transaction might see, and other
+    databases' transactions count too (a run here kept them all, and grew the table,
+    while other work ran on the server): wait until every transaction that began before
+    now has ended, or say that it did not."""
+    from sqlalchemy import text
+
+    began = connection.execute(text("SELECT clock_timestamp()")).scalar()
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        older = connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL) AND xact_start < :began"
+        ), {"began": began}).scalar()  # fmt: skip
+        if not older:
+            return
+        time.sleep(0.5)
+    print(f"(VACUUM FULL: transactions older than it still ran after {timeout:.0f} s)")
 
 
 class Publisher(threading.Thread):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -283,6 +284,43 @@ def test_a_cursor_at_the_horizon_is_served(server: Server) -> None:
     without = server.client.get("/api/partner/articles", params={"limit": "200"}, headers=auth)
     assert without.status_code == 200
     assert without.json()["items"] == page["items"], "no cursor: from the oldest change kept"
+
+
+def test_pulls_while_pruning_get_whole_changes_or_a_410_never_an_error(server: Server) -> None:
+    response = server.client.post("/api/partners", json={"name": "Tammerfors stad"},
+                                  headers=ADMIN)  # fmt: skip
+    auth = {"Authorization": f"Bearer {response.json()['pull_key']}"}
+    now = utcnow()
+    with session_scope() as session:
+        partner = Partner(name="Aarhus kommune")
+        session.add(partner)
+        session.flush()
+        for n in range(40):
+            _event(session, n, Case("old", U if n % 2 else P, 40), partner, now)
+        _event(session, 99, Case("recent", U, 1), partner, now)
+    answers: list[int] = []
+    stop = threading.Event()
+
+    def pull() -> None:
+        while not stop.is_set():
+            for params in ({"limit": "7"}, {"since": encode_cursor(3), "limit": "7"}):
+                got = server.client.get("/api/partner/articles", params=params, headers=auth)
+                answers.append(got.status_code)
+                if got.status_code == 200:
+                    assert all(item["article"]["slug"] for item in got.json()["items"])
+
+    puller = threading.Thread(target=pull)
+    puller.start()
+    try:
+        pruned = retention.prune(get_settings(), now, batch=3, pause_seconds=0.01)
+    finally:
+        stop.set()
+        puller.join()
+    assert pruned.batches >= 13
+    assert set(answers) <= {200, 410} and 200 in answers, answers
+    params = {"since": encode_cursor(3)}
+    after = server.client.get("/api/partner/articles", params=params, headers=auth)
+    assert after.status_code == 410, "in the end the old cursor is gone"
 
 
 def test_the_410_is_in_the_openapi_document(server: Server) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from config import get_settings
@@ -133,56 +133,71 @@ def listing(session: Session) -> Sequence[Partner]:
 def matches(partner: Partner, payload: dict[str, Any]) -> bool:
     """Does an event concern this partner? Before or after the change: a partner that
     followed a tag the article just lost must hear about it too."""
+    return _wants(partner.tags, partner.languages, payload)
+
+
+def _wants(
+    partner_tags: Sequence[str], partner_languages: Sequence[str], payload: dict[str, Any]
+) -> bool:
     states = [payload.get("before", {}), payload.get("after", {})]
     languages = {state.get("language") for state in states} - {None}
     tags = {tag for state in states for tag in state.get("tags", [])}
-    if partner.languages and not languages & set(partner.languages):
+    if partner_languages and not languages & set(partner_languages):
         return False
-    return not partner.tags or bool(tags & set(partner.tags))
+    return not partner_tags or bool(tags & set(partner_tags))
 
 
 def plan_deliveries(session: Session, event: OutboxEvent, now: datetime) -> list[int]:
     """One delivery row per partner with a webhook that the event concerns; the ids to
-    push now. Running it twice adds nothing: (event, partner) is unique."""
-    partners = session.scalars(select(Partner).where(Partner.webhook_url.is_not(None))).all()
-    planned = []
-    for partner in partners:
-        if not matches(partner, event.payload):
-            continue
-        delivery = _delivery_for(session, event, partner, now)
-        if delivery.status is DeliveryStatus.PENDING and partner.state is PartnerState.ACTIVE:
-            planned.append(delivery.id)
-    return planned
+    push now, in id order. Running it twice adds nothing: (event, partner) is unique.
 
-
-def _delivery_for(
-    session: Session, event: OutboxEvent, partner: Partner, now: datetime
-) -> PartnerDelivery:
-    existing = session.scalar(
-        select(PartnerDelivery).where(
-            PartnerDelivery.event_id == event.id, PartnerDelivery.partner_id == partner.id
+    Set-based, whatever the number of partners: one read of the partners' filters, one
+    multi-row INSERT that skips rows a concurrent run of the same event made first, and
+    one read of what is pending.
+    """
+    wanted = [
+        partner_id
+        for partner_id, tags, languages in session.execute(
+            select(Partner.id, Partner.tags, Partner.languages)
+            .where(Partner.webhook_url.is_not(None))
+            .order_by(Partner.id)
+        )
+        if _wants(tags, languages, event.payload)
+    ]
+    if not wanted:
+        return []
+    rows = [
+        {
+            "event_id": event.id,
+            "partner_id": partner_id,
+            "article_id": event.article_id,
+            "webhook_id": f"msg_{uuid.uuid4().hex}",
+            "status": DeliveryStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for partner_id in wanted
+    ]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(PartnerDelivery).on_conflict_do_nothing(
+            index_elements=[PartnerDelivery.event_id, PartnerDelivery.partner_id]
+        ),
+        rows,
+    )
+    return list(
+        session.scalars(
+            select(PartnerDelivery.id)
+            .join(Partner, Partner.id == PartnerDelivery.partner_id)
+            .where(
+                PartnerDelivery.event_id == event.id,
+                PartnerDelivery.status == DeliveryStatus.PENDING,
+                Partner.state == PartnerState.ACTIVE,
+            )
+            .order_by(PartnerDelivery.id)
         )
     )
-    if existing is not None:
-        return existing
-    delivery = PartnerDelivery(
-        event_id=event.id,
-        partner_id=partner.id,
-        article_id=event.article_id,
-        webhook_id=f"msg_{uuid.uuid4().hex}",
-        next_attempt_at=now,
-        created_at=now,
-    )
-    try:
-        with session.begin_nested():  # a concurrent run of the same event got there first
-            session.add(delivery)
-    except IntegrityError:
-        return session.scalars(
-            select(PartnerDelivery).where(
-                PartnerDelivery.event_id == event.id, PartnerDelivery.partner_id == partner.id
-            )
-        ).one()
-    return delivery
 
 
 def enable(session: Session, partner: Partner) -> list[int]:

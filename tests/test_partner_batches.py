@@ -3,16 +3,27 @@ connections (TLS too) that go to the address the guard checked."""
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import event, select
 
-from newsroom import partners
+from config import get_settings
+from newsroom import netguard, partners
 from newsroom.db import get_engine, session_scope
 from newsroom.models import DeliveryStatus, OutboxEvent, Partner, PartnerDelivery, utcnow
+from tests.partnerpeers import Partners
 from tests.support import Server
 from tests.test_partners import publish, register
+from worker import http
 
 # Public addresses (TEST-NET would be refused as reserved): planning never calls them.
 PUBLIC = "https://93.184.215.14"
@@ -100,5 +111,138 @@ def test_planning_after_a_delivery_went_out_plans_it_no_more(db: str, server: Se
         assert row is not None
         row.status = DeliveryStatus.DELIVERED
     assert _plan(event_id) == []
+
+
+# Batches --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def peers(loopback_allowed: None) -> Iterator[Partners]:
+    with Partners.running() as running:
+        yield running
+
+
+@pytest.fixture
+def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("BUDKAVLE_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8")
+    monkeypatch.setenv("BUDKAVLE_PUSH_TIMEOUT_SECONDS", "2")  # a HANG lasts longer
+    get_settings.cache_clear()
+    http.reset_client()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    http.reset_client()
+
+
+# Pooled TLS to the checked address -------------------------------------------------------
+
+NAME = "kommun.budkavle.test"
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for NAME only (Debian's openssl; the venv has no
+    `cryptography`): a connection made for another name fails verification."""
+    cert, key = folder / "partner-cert.pem", folder / "partner-key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", f"/CN={NAME}", "-keyout", str(key), "-out", str(cert),
+            "-addext", f"subjectAltName=DNS:{NAME}",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+class TLSPartner:
+    """An HTTPS endpoint on loopback that notes, per request, the SNI its connection was
+    made with, the Host header and the client's port (one port = one connection)."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.requests: list[tuple[str | None, str, int]] = []
+        self._sni: dict[int, str | None] = {}
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        context.sni_callback = self._note_sni
+        partner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                port = self.client_address[1]
+                partner.requests.append((partner._sni.get(port), self.headers["host"], port))
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+
+    def _note_sni(self, sock: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
+        self._sni[sock.getpeername()[1]] = name
+
+    def __enter__(self) -> TLSPartner:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def tls_partner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loopback_allowed: None
+) -> Iterator[tuple[TLSPartner, dict[str, str]]]:
+    """The partner, and the DNS the guard sees (a stub: these names exist only here)."""
+    cert, key = _certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted the way an operator would
+    http.reset_client()
+    dns = {NAME: "127.0.0.1", "annan.budkavle.test": "127.0.0.1"}
+    real = netguard._resolve
+
+    def resolve(host: str, port: int) -> tuple[netguard.Address, ...]:
+        if host in dns:
+            return (ipaddress.ip_address(dns[host]),)
+        return real(host, port)
+
+    monkeypatch.setattr(netguard, "_resolve", resolve)
+    with TLSPartner(cert, key) as partner:
+        yield partner, dns
+    http.reset_client()
+
+
+def test_tls_connections_are_pooled_per_name_and_go_to_the_checked_address(
+    tls_partner: tuple[TLSPartner, dict[str, str]],
+) -> None:
+    partner, dns = tls_partner
+    url = f"https://{NAME}:{partner.port}/push"
+    for n in range(3):
+        answer = http.request(http.client(), "POST", url, content=b"{}")
+        assert answer.status_code == 204, n
+    host = f"{NAME}:{partner.port}"
+    assert [(sni, sent) for sni, sent, _ in partner.requests] == [(NAME, host)] * 3
+    assert len({port for _, _, port in partner.requests}) == 1, "one connection, kept"
+    assert http.client().keys() == [("https", NAME, partner.port, "127.0.0.1")]
+
+    # Another name on the same address never rides that connection: its own pool, its own
+    # handshake, which fails here because the certificate is not for that name.
+    with pytest.raises(httpx.ConnectError, match=r"certificate|hostname"):
+        http.request(http.client(), "POST", f"https://annan.budkavle.test:{partner.port}/x")
+    assert len(partner.requests) == 3
+
+    # The name resolves elsewhere now (DNS rebinding): checked again, and refused.
+    dns[NAME] = "10.1.2.3"
+    with pytest.raises(netguard.UnsafeURL, match="internal address"):
+        http.request(http.client(), "POST", url, content=b"{}")
+    assert len(partner.requests) == 3
 
 

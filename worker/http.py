@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
+from collections import OrderedDict
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,35 +23,89 @@ USER_AGENT = "Budkavle (+https://github.com/budkavle)"
 MAX_RESPONSE_BYTES = 64 * 1024
 
 
+# Clients kept at once; past it, the least recently used one is closed (its partner is
+# quiet: its connections would have expired anyway).
+MAX_POOLS = 512
+# Idle connections are dropped after 4 s: uvicorn and Apache close theirs at 5 s, and a push
+# sent just as the server closes would meet a reset and count as a failed try.
+KEEPALIVE_EXPIRY = 4.0
+KEEPALIVE_PER_POOL = 32
+
+Key = tuple[str, str, int, str]  # scheme, host name, port, checked address
+
+
+class Pools:
+    """Keep-alive connections per (scheme, host, port, checked address).
+
+    A request goes to the address the guard checked, with the host's name in Host and in
+    TLS SNI. Each key has its own httpx client, so a connection verified for one name
+    never carries another name's request: TLS connections are reused as safely as plain
+    ones, and a push to a partner met a moment ago skips the TCP and TLS handshakes.
+    """
+
+    def __init__(self, timeout: httpx.Timeout) -> None:
+        self.timeout = timeout
+        # One TLS context for every client: loading the CA bundle is the slow part.
+        self.ssl_context = httpx.create_ssl_context()
+        self._clients: OrderedDict[Key, httpx.Client] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def client(self, key: Key) -> httpx.Client:
+        with self._lock:
+            found = self._clients.get(key)
+            if found is not None:
+                self._clients.move_to_end(key)
+                return found
+            made = httpx.Client(
+                timeout=self.timeout,
+                verify=self.ssl_context,
+                follow_redirects=False,  # a 3xx is an answer, and a redirect could point inside
+                headers={"user-agent": USER_AGENT},
+                limits=httpx.Limits(
+                    max_connections=None,
+                    max_keepalive_connections=KEEPALIVE_PER_POOL,
+                    keepalive_expiry=KEEPALIVE_EXPIRY,
+                ),
+            )
+            self._clients[key] = made
+            evicted = []
+            while len(self._clients) > MAX_POOLS:
+                evicted.append(self._clients.popitem(last=False)[1])
+        for old in evicted:
+            old.close()  # a request still on it finishes; only idle connections close
+        return made
+
+    def keys(self) -> list[Key]:
+        with self._lock:
+            return list(self._clients)
+
+    def close(self) -> None:
+        with self._lock:
+            clients = list(self._clients.values())
+            self._clients.clear()
+        for old in clients:
+            old.close()
+
+
 _creating = threading.Lock()
 
 
-def client() -> httpx.Client:
-    """One pooled client per process (connections are reused across tasks and threads)."""
-    # A lock: two threads of the push worker asking at once must not make two clients,
-    # one of which would be dropped with its connections still open.
+def client() -> Pools:
+    """One set of pools per process (connections are reused across tasks and threads)."""
+    # A lock: two threads of the push worker asking at once must not make two sets, one of
+    # which would be dropped with its connections still open.
     with _creating:
         return _client()
 
 
 @lru_cache(maxsize=1)
-def _client() -> httpx.Client:
+def _client() -> Pools:
     settings = get_settings()
-    timeout = httpx.Timeout(settings.push_timeout_seconds, connect=5.0)
-    return httpx.Client(
-        timeout=timeout,
-        follow_redirects=False,  # a 3xx is an answer, and a redirect could point inside
-        headers={"user-agent": USER_AGENT},
-        # Idle connections are dropped after 4 s: uvicorn and Apache close theirs at 5 s, and a
-        # push sent just as the server closes would meet a reset and count as a failed try.
-        limits=httpx.Limits(
-            max_connections=100, max_keepalive_connections=20, keepalive_expiry=4.0
-        ),
-    )
+    return Pools(httpx.Timeout(settings.push_timeout_seconds, connect=5.0))
 
 
 def reset_client() -> None:
-    """Close the pooled client (its sockets too); the next call makes a new one."""
+    """Close the pools (their sockets too); the next call makes new ones."""
     with _creating:
         if _client.cache_info().currsize:
             _client().close()
@@ -58,7 +113,7 @@ def reset_client() -> None:
 
 
 def request(
-    http: httpx.Client,
+    http: Pools,
     method: str,
     url: str,
     *,
@@ -82,11 +137,9 @@ def request(
     extensions: dict[str, str] = {}
     if target.scheme == "https":
         extensions["sni_hostname"] = target.host
-        # The pool knows connections by address, not by name: a connection verified for
-        # one host must not carry another host's request, so TLS connections are not kept.
-        sent_headers["connection"] = "close"
+    pool = http.client((target.scheme, target.host, target.port, str(address)))
     deadline = time.monotonic() + get_settings().push_timeout_seconds
-    with http.stream(
+    with pool.stream(
         method, pinned, content=content, headers=sent_headers, extensions=extensions
     ) as response:
         body = bytearray()

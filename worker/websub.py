@@ -25,7 +25,7 @@ from newsroom.db import session_scope
 from newsroom.models import utcnow
 from newsroom.netguard import UnsafeURL
 from worker import bell, tallies
-from worker.http import request
+from worker.http import Pools, request
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def plan_pushes(
     return websubpush.plan(session, changed, now, _grace(settings))
 
 
-def verify_intent(intent_id: int, settings: Settings, http: httpx.Client) -> None:
+def verify_intent(intent_id: int, settings: Settings, http: Pools) -> None:
     with session_scope() as session:
         intent = websub.pending_intent(session, intent_id)
     if intent is None:
@@ -97,7 +97,7 @@ def judge(response: httpx.Response, challenge: str) -> tuple[Verdict, str]:
     return Verdict.REFUSED, f"answered {status}"
 
 
-def push(subscription_id: int, settings: Settings, http: httpx.Client) -> None:
+def push(subscription_id: int, settings: Settings, http: Pools) -> None:
     """§7: POST the topic's current full body to the callback, signed if it has a secret."""
     with session_scope() as session:
         lease = timedelta(seconds=3 * settings.push_timeout_seconds)

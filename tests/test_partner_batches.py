@@ -4,10 +4,13 @@ connections (TLS too) that go to the address the guard checked."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,10 +23,10 @@ from config import get_settings
 from newsroom import netguard, partners
 from newsroom.db import get_engine, session_scope
 from newsroom.models import DeliveryStatus, OutboxEvent, Partner, PartnerDelivery, utcnow
-from tests.partnerpeers import Partners
-from tests.support import Server
-from tests.test_partners import publish, register
-from worker import http
+from tests.partnerpeers import HANG, Partners
+from tests.support import ADMIN, Server, article
+from tests.test_partners import SLUG, deliveries, publish, register
+from worker import http, push
 
 # Public addresses (TEST-NET would be refused as reserved): planning never calls them.
 PUBLIC = "https://93.184.215.14"
@@ -132,6 +135,112 @@ def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.undo()
     get_settings.cache_clear()
     http.reset_client()
+
+
+def test_a_batch_goes_out_side_by_side_past_a_hanging_partner(
+    db: str, server: Server, peers: Partners
+) -> None:
+    hanging = register(server, "Långsamma kommunen", peers.endpoint("slow", HANG))
+    live = [register(server, f"Kommun {n}", peers.endpoint(f"k{n}")) for n in range(12)]
+    publish(server)
+    planned = _plan(_events()[0])
+    assert len(planned) == 13
+
+    started = time.monotonic()
+    finished: list[float] = []
+
+    def send() -> None:
+        push.push_batch(planned)
+        finished.append(time.monotonic())
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    # Every live partner has its push, and its row says delivered, while the hanging
+    # one still holds its sender (the push timeout is 2 s).
+    def all_delivered() -> bool:
+        return all(deliveries(int(p["id"]))[0].status == "delivered" for p in live)
+
+    while not all_delivered() and time.monotonic() < started + 1.5:
+        time.sleep(0.02)
+    assert all_delivered() and time.monotonic() - started < 1.5, "recorded as they came"
+    assert all(len(peers.received(f"k{n}")) == 1 for n in range(12))
+    sender.join(timeout=10)
+    assert finished and finished[0] - started >= 1.9, "the batch waited for its hanging push"
+    [slow] = deliveries(int(hanging["id"]))
+    assert (slow.status, slow.attempts) == ("pending", 1)
+    assert "Timeout" in (slow.last_error or "")
+    assert push.push_batch(planned) == [], "nothing due twice: delivered rows never go again"
+    assert all(len(peers.received(f"k{n}")) == 1 for n in range(12))
+
+
+def test_one_batch_keeps_each_partners_order(db: str, server: Server, peers: Partners) -> None:
+    first = register(server, "Borlänge kommun", peers.endpoint("borlange"))
+    second = register(server, "Umeå kommun", peers.endpoint("umea"))
+    publish(server)
+    changed = article(summary="Uppdaterad.")
+    server.client.put(f"/api/articles/{SLUG}", json=changed, headers=ADMIN).raise_for_status()
+    published, updated = _events()
+    planned = _plan(published) + _plan(updated)
+
+    # Version 2 is claimed in the same batch as version 1: it waits for it.
+    following = push.push_batch(list(reversed(planned)))
+    later = sorted(d.id for p in (first, second) for d in deliveries(int(p["id"]))[1:])
+    assert sorted(following) == later, "version 1 through: version 2 is rung next"
+    for p in (first, second):
+        v1, v2 = deliveries(int(p["id"]))
+        assert (v1.status, v2.status, v2.attempts) == ("delivered", "pending", 0)
+    push.push_batch(following)
+    for name in ("borlange", "umea"):
+        versions = [json.loads(p.body)["data"]["article"]["version"]
+                    for p in peers.received(name)]  # fmt: skip
+        assert versions == [1, 2]
+
+
+def test_a_batch_claimed_by_a_killed_worker_goes_again_with_the_same_ids(
+    db: str, server: Server, peers: Partners
+) -> None:
+    for n in range(3):
+        register(server, f"Kommun {n}", peers.endpoint(f"k{n}"))
+    publish(server)
+    planned = _plan(_events()[0])
+    claimed = push._claim_batch(planned, utcnow())  # the worker dies before it sends
+    assert len(claimed) == 3
+    assert push.push_batch(planned) == [], "leased: nobody sends them meanwhile"
+    assert all(peers.received(f"k{n}") == [] for n in range(3))
+    with session_scope() as session:  # the leases run out; the sweeper rings again
+        due = partners.due_deliveries(session, claimed[0].lease_until)
+    assert sorted(due) == planned
+    with session_scope() as session:
+        for row in session.scalars(select(PartnerDelivery)):
+            row.next_attempt_at = utcnow()
+    push.push_batch(planned)
+    sent = {peers.received(f"k{n}")[0].headers["webhook-id"] for n in range(3)}
+    assert sent == {outgoing.webhook_id for outgoing in claimed}
+
+
+def test_a_push_whose_lease_is_nearly_out_is_handed_back_unsent(
+    db: str, server: Server, peers: Partners, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(server, "Borlänge kommun", peers.endpoint("borlange"))
+    publish(server)
+    [delivery_id] = _plan(_events()[0])
+    [claimed] = push._claim_batch([delivery_id], utcnow())
+    # It waited for a sender until its lease had less than one push timeout left.
+    later = claimed.lease_until - timedelta(seconds=get_settings().push_timeout_seconds / 2)
+    monkeypatch.setattr(push, "utcnow", lambda: later)
+    late = push._send(claimed)
+    assert late.sent is False
+    assert push._record_batch([late], utcnow()) == [delivery_id], "rung again at once"
+    [row] = deliveries(push_partner_id(delivery_id))
+    assert (row.status, row.attempts) == ("pending", 0) and row.next_attempt_at <= utcnow()
+    assert peers.received("borlange") == []
+
+
+def push_partner_id(delivery_id: int) -> int:
+    with session_scope() as session:
+        row = session.get(PartnerDelivery, delivery_id)
+        assert row is not None
+        return row.partner_id
 
 
 # Pooled TLS to the checked address -------------------------------------------------------
@@ -246,3 +355,20 @@ def test_tls_connections_are_pooled_per_name_and_go_to_the_checked_address(
     assert len(partner.requests) == 3
 
 
+def test_partner_pushes_over_tls_reuse_connections(
+    db: str, server: Server, tls_partner: tuple[TLSPartner, dict[str, str]]
+) -> None:
+    partner, _ = tls_partner
+    ids = [
+        int(register(server, name, f"https://{NAME}:{partner.port}/{name}")["id"])
+        for name in ("kommunen", "grannen")
+    ]
+    publish(server)
+    push.push_batch(_plan(_events()[0]))
+    publish(server, title="Ett andra möte", slug="ett-andra-mote")
+    push.push_batch(_plan(_events()[1]))
+    assert len(partner.requests) == 4
+    assert {sni for sni, _, _ in partner.requests} == {NAME}
+    # Two at a time side by side: at most two connections for four pushes.
+    assert len({port for _, _, port in partner.requests}) <= 2
+    assert [d.status for p in ids for d in deliveries(p)] == ["delivered"] * 4

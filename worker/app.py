@@ -15,7 +15,9 @@ from worker.transport import broker
 PUSH_QUEUE = "push"
 # Pruning the outbox (newsroom/retention.py): often enough that each run is a few batches.
 PRUNE_INTERVAL_SECONDS = 60.0
-PUSH_TASKS = re.compile(r"budkavle\.(push_to_partner|push_websub|verify_websub_intent)$")
+PUSH_TASKS = re.compile(
+    r"budkavle\.(push_to_partner|push_batch|push_websub|verify_websub_intent)$"
+)
 
 
 def transport_options(settings: Settings) -> dict[str, object]:

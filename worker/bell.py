@@ -22,6 +22,9 @@ FINISH_EVENT = "budkavle.finish_event"
 VERIFY_WEBSUB_INTENT = "budkavle.verify_websub_intent"
 PUSH_WEBSUB = "budkavle.push_websub"
 PUSH_TO_PARTNER = "budkavle.push_to_partner"
+PUSH_BATCH = "budkavle.push_batch"
+# Deliveries per push_batch task (worker/push.py sends a batch's side by side).
+PUSH_BATCH_SIZE = 100
 SEND_NOTICE = "budkavle.send_notice"
 SEND_DIGEST_BATCH = "budkavle.send_digest_batch"
 PLAN_DIGESTS = "budkavle.plan_digests"
@@ -80,7 +83,10 @@ def ring_finish_event(event_id: int) -> None:
 
 
 def ring_pushes(delivery_ids: Iterable[int]) -> None:
-    ring(PUSH_TO_PARTNER, delivery_ids)
+    """One task per PUSH_BATCH_SIZE deliveries, in the order given (an event's, by id)."""
+    ids = list(delivery_ids)
+    for start in range(0, len(ids), PUSH_BATCH_SIZE):
+        _send(PUSH_BATCH, ids[start : start + PUSH_BATCH_SIZE])
 
 
 def ring_websub_intents(intent_ids: Iterable[int]) -> None:

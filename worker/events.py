@@ -1,7 +1,7 @@
 """Handling one outbox event: every consumer converges, then the event is marked done.
 
 In two steps, run by two tasks: first the "all" feed, the one most read, at once; then
-the article's other feeds, the partners and the digests, in a task sent at the lowest
+the partners, the article's other feeds and the digests, in a task sent at the lowest
 priority, so that the first steps of newer events go ahead of it (bell.ring_finish_event).
 In a burst of publishes each article thus reaches all.atom without queueing behind the
 tag and language feeds of the articles before it; those feeds catch up behind.
@@ -56,7 +56,7 @@ def start(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) -
 
 
 def finish(event_id: int, settings: Settings, on_feeds_changed: OnFeedsChanged) -> None:
-    """Step two: the other feeds, the partners and the digests; then the event is done.
+    """Step two: the partners, the other feeds and the digests; then the event is done.
 
     Both steps are safe to run twice, or at once in two workers: each converges on the
     database.
@@ -70,9 +70,11 @@ def _finish(
     event_id: int, pending: _Pending, settings: Settings, on_feeds_changed: OnFeedsChanged
 ) -> None:
     with _failures_recorded(event_id, pending.article_id):
+        # Partners first: their pushes wait on the network, so they go out while the
+        # feeds are built.
+        bell.ring_pushes(_notify_partners(event_id))
         rest = [key for key in pending.keys if key != FIRST]
         _refresh(pending.article_id, rest, settings, on_feeds_changed)
-        bell.ring_pushes(_notify_partners(event_id))
         if pending.publishes:
             # Immediate digests: the burst's window closes this long after its first article.
             bell.ring_plan_digests(delay=settings.digest_window_seconds)
@@ -142,7 +144,8 @@ def _failures_recorded(event_id: int, article_id: int) -> Iterator[None]:
 
 
 def _notify_partners(event_id: int) -> list[int]:
-    """Place the event in the partners' order, and plan one delivery per matching partner."""
+    """Place the event in the partners' order, and plan one delivery per matching partner
+    (a few statements, whatever the number of partners)."""
     with session_scope() as session:
         outbox.assign_position(session, event_id)
         event = session.get(OutboxEvent, event_id)

@@ -1,9 +1,10 @@
-"""Pushing one event to one partner, signed per the Standard Webhooks spec.
+"""Pushing events to partners, signed per the Standard Webhooks spec, a batch at a time.
 
-Three short steps, no transaction held over the network: claim the row (a lease, so a
-sweeper does not send it again while it is in flight), POST, record the answer. A worker
-killed between claim and record leaves the lease to run out and the same delivery goes
-again, with the same webhook-id, so the partner can tell.
+Three short steps, no transaction held over the network: claim the batch's rows in one
+statement (a lease, so a sweeper does not send them again while they are in flight), POST
+each over pooled connections, record the answers a few per transaction as they come. A
+worker killed between claim and record leaves the leases to run out and those deliveries
+go again, with the same webhook-ids, so the partner can tell.
 """
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ import hmac
 import json
 import logging
 import random
+import threading
 import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from typing import Protocol
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from config import get_settings
@@ -51,6 +59,10 @@ JITTER = 0.1
 MAX_RETRY_AFTER = timedelta(hours=24)
 DISABLE_AFTER = timedelta(days=3)
 PAYLOAD_VERSION = "2026-11-01"
+# Deliveries per push task, and the threads per process that send them. The threads wait
+# on the network; the CPU they use is what bounds a process, hence few of them.
+BATCH = 100
+SENDERS = 16
 
 
 @dataclass(frozen=True)
@@ -88,9 +100,44 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
 
 def push(delivery_id: int) -> list[int]:
     """Attempt one delivery if it is due; the ids of deliveries to ring next."""
-    outgoing = _claim(delivery_id, utcnow())
-    if outgoing is None:
+    return push_batch([delivery_id])
+
+
+def push_batch(delivery_ids: Sequence[int]) -> list[int]:
+    """Attempt each due delivery of a batch; the ids of deliveries to ring next.
+
+    The batch is claimed in one transaction, sent side by side by the process's senders
+    over pooled connections, and recorded as the answers come, several per transaction:
+    a hanging partner holds one sender until the push timeout, never the others' records.
+    """
+    claimed = _claim_batch(delivery_ids, utcnow())
+    if not claimed:
         return []
+    if len(claimed) == 1:
+        return _record_batch([_send(claimed[0])])
+    following: list[int] = []
+    waiting = {_senders().submit(_send, outgoing) for outgoing in claimed}
+    while waiting:
+        done, waiting = futures.wait(waiting, return_when=futures.FIRST_COMPLETED)
+        following += _record_batch([future.result() for future in done])
+    return following
+
+
+@dataclass(frozen=True)
+class _Sent:
+    outgoing: Outgoing
+    response: httpx.Response | None
+    error: str | None
+    elapsed_ms: int
+    sent: bool = True  # False: its lease was too short to send it any more; given back
+
+
+def _send(outgoing: Outgoing) -> _Sent:
+    timeout = get_settings().push_timeout_seconds
+    if utcnow() + timedelta(seconds=timeout) >= outgoing.lease_until:
+        # It waited for a sender this long: an attempt now could outlast the lease and
+        # meet a second one. Handed back to be rung again instead.
+        return _Sent(outgoing, None, None, 0, sent=False)
     timestamp = int(time.time())
     headers = {
         "content-type": "application/json",
@@ -112,33 +159,129 @@ def push(delivery_id: int) -> list[int]:
     except Exception as exc:  # anything else still ends on the row, never in a loop
         error = f"{type(exc).__name__}: {exc}"
     elapsed_ms = int((time.monotonic() - started) * 1000)
-    return _record(outgoing, response, error, elapsed_ms, utcnow())
+    return _Sent(outgoing, response, error, elapsed_ms)
+
+
+_starting = threading.Lock()
+
+
+def _senders() -> futures.ThreadPoolExecutor:
+    """The process's sender threads, shared by every batch it runs."""
+    with _starting:
+        return _make_senders()
+
+
+@lru_cache(maxsize=1)
+def _make_senders() -> futures.ThreadPoolExecutor:
+    return futures.ThreadPoolExecutor(SENDERS, thread_name_prefix="push")
 
 
 def _claim(delivery_id: int, now: datetime) -> Outgoing | None:
+    claimed = _claim_batch([delivery_id], now)
+    return claimed[0] if claimed else None
+
+
+def _claim_batch(delivery_ids: Sequence[int], now: datetime) -> list[Outgoing]:
+    """Lease every due delivery of the batch whose partner can take it, in one statement.
+
+    The lease is the row's next attempt time, set later than one attempt can take, so a
+    sweep does not send it again while it is in flight. A delivery with an earlier one of
+    the same article still pending for that partner waits: version n goes before n+1, and
+    the earlier one rings it when it is done (_next_in_chain).
+    """
+    if not delivery_ids:
+        return []
+    lease_until = now + timedelta(seconds=3 * get_settings().push_timeout_seconds)
     with session_scope() as session:
-        delivery = session.get(PartnerDelivery, delivery_id, with_for_update=True)
-        if delivery is None or delivery.status is not DeliveryStatus.PENDING:
-            return None
-        if delivery.next_attempt_at > now:
-            return None  # not due, or in flight elsewhere (leased)
-        partner = session.get(Partner, delivery.partner_id)
-        if partner is None or partner.state is not PartnerState.ACTIVE:
-            return None
-        if not partner.webhook_url or not partner.secret:
-            return None
-        blocker = _earlier_pending(session, delivery)
-        if blocker is not None:
-            # Version n goes before n+1: the earlier one rings us when it is done. Until
-            # then we are not due, so the sweeper does not ring us in a loop.
+        # Each statement picks rows by primary key only: a planner with stale statistics
+        # (a table that just grew) has no join to get wrong.
+        rows = session.execute(
+            select(
+                PartnerDelivery.id,
+                PartnerDelivery.event_id,
+                PartnerDelivery.partner_id,
+                PartnerDelivery.article_id,
+                PartnerDelivery.webhook_id,
+                PartnerDelivery.status,
+                PartnerDelivery.next_attempt_at,
+            )
+            .where(PartnerDelivery.id.in_(sorted(set(delivery_ids))))
+            .order_by(PartnerDelivery.id)
+            .with_for_update()
+        ).all()
+        rows = [row for row in rows if row.status is DeliveryStatus.PENDING]
+        rows = [row for row in rows if row.next_attempt_at <= now]  # else leased, or not due
+        endpoints = {
+            partner_id: (url, secret)
+            for partner_id, url, secret, state in session.execute(
+                select(Partner.id, Partner.webhook_url, Partner.secret, Partner.state).where(
+                    Partner.id.in_({row.partner_id for row in rows})
+                )
+            )
+            if state is PartnerState.ACTIVE and url and secret
+        }
+        claimed = [row for row in rows if row.partner_id in endpoints]
+        if not claimed:
+            return []
+        blocked = _blocked(session, claimed)
+        for delivery_id in sorted(blocked):
+            delivery = session.get(PartnerDelivery, delivery_id)
+            assert delivery is not None
+            blocker = _earlier_pending(session, delivery)
+            assert blocker is not None
+            # Until then, not due: the sweeper does not ring it in a loop.
             delivery.next_attempt_at = max(blocker.next_attempt_at, now) + timedelta(seconds=1)
-            return None
-        event = session.get(OutboxEvent, delivery.event_id)
-        assert event is not None
-        # The lease: longer than one attempt can take, so a sweep does not double-send.
-        delivery.next_attempt_at = now + timedelta(seconds=3 * get_settings().push_timeout_seconds)
-        return Outgoing(delivery.id, partner.webhook_url, delivery.webhook_id, partner.secret,
-                        payload(event), delivery.next_attempt_at)  # fmt: skip
+        claimed = [row for row in claimed if row.id not in blocked]
+        if not claimed:
+            return []
+        session.execute(
+            update(PartnerDelivery)
+            .where(PartnerDelivery.id.in_([row.id for row in claimed]))
+            .values(next_attempt_at=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+        events = session.scalars(
+            select(OutboxEvent).where(OutboxEvent.id.in_({row.event_id for row in claimed}))
+        )
+        bodies = {event.id: payload(event) for event in events}
+    outgoing = []
+    for row in sorted(claimed):
+        url, secret = endpoints[row.partner_id]
+        assert url is not None and secret is not None
+        outgoing.append(
+            Outgoing(row.id, url, row.webhook_id, secret, bodies[row.event_id], lease_until)
+        )
+    return outgoing
+
+
+class _Row(Protocol):
+    id: int
+    event_id: int
+    partner_id: int
+    article_id: int
+
+
+def _blocked(session: Session, rows: Sequence[_Row]) -> set[int]:
+    """The rows with an earlier delivery of the same article still pending for their
+    partner (version n goes before n+1), in one statement."""
+    pending = session.execute(
+        select(PartnerDelivery.partner_id, PartnerDelivery.article_id, PartnerDelivery.event_id)
+        .where(
+            PartnerDelivery.partner_id.in_({row.partner_id for row in rows}),
+            PartnerDelivery.article_id.in_({row.article_id for row in rows}),
+            PartnerDelivery.event_id < max(row.event_id for row in rows),
+            PartnerDelivery.status == DeliveryStatus.PENDING,
+        )
+    ).all()
+    first: dict[tuple[int, int], int] = {}
+    for partner_id, article_id, event_id in pending:
+        key = (partner_id, article_id)
+        first[key] = min(first.get(key, event_id), event_id)
+    return {
+        row.id
+        for row in rows
+        if first.get((row.partner_id, row.article_id), row.event_id) < row.event_id
+    }
 
 
 def _earlier_pending(session: Session, delivery: PartnerDelivery) -> PartnerDelivery | None:
@@ -165,19 +308,28 @@ class _Note:
     disabled: str | None = None
 
 
-def _record(
-    outgoing: Outgoing,
-    response: httpx.Response | None,
-    error: str | None,
-    elapsed_ms: int,
-    now: datetime,
-) -> list[int]:
-    note = _Note()
-    following = _settle(outgoing, response, error, elapsed_ms, now, note)
-    if note.outcome:
-        tallies.add({f"partner_pushes:{note.outcome}": 1})
-        if note.disabled:
-            tallies.add({"partners_disabled": 1})
+def _record_batch(results: list[_Sent], now: datetime | None = None) -> list[int]:
+    """Record the answers in one transaction; if that fails (a deadlock, say), each on its
+    own, so one bad row does not leave the others to be sent again."""
+    now = now or utcnow()
+    try:
+        notes, following = _settle_batch(results, now)
+    except DBAPIError:
+        if len(results) == 1:
+            raise
+        log.warning("recording %s pushes together failed; one by one", len(results),
+                    exc_info=True)  # fmt: skip
+        notes, following = [], []
+        for result in results:
+            more_notes, more = _settle_batch([result], now)
+            notes += more_notes
+            following += more
+    counts: Counter[str] = Counter()
+    for outgoing, note in notes:
+        if not note.outcome:
+            continue
+        counts[f"partner_pushes:{note.outcome}"] += 1
+        counts["partners_disabled"] += bool(note.disabled)
         level = logging.INFO if note.outcome == "delivered" else logging.WARNING
         log.log(level, "push %s of event %s to partner %s: %s%s", outgoing.delivery_id,
                 note.ids["event_id"], note.ids["partner_id"], note.outcome,
@@ -185,65 +337,179 @@ def _record(
         if note.disabled:
             log.warning("partner %s disabled: %s", note.ids["partner_id"], note.disabled,
                         extra=note.ids)  # fmt: skip
+    tallies.add(counts)
     return following
 
 
+def _settle_batch(
+    results: list[_Sent], now: datetime
+) -> tuple[list[tuple[Outgoing, _Note]], list[int]]:
+    """Record a group of answers in one transaction: the attempts in one INSERT, the
+    deliveries that went through in one UPDATE per status code, the rest row by row."""
+    notes: list[tuple[Outgoing, _Note]] = []
+    following: list[int] = []
+    through = [result for result in results if _went_through(result)]
+    others = sorted(
+        (result for result in results if not _went_through(result)),
+        key=lambda result: result.outgoing.delivery_id,
+    )
+    with session_scope() as session:
+        attempts = [_attempt(result, now) for result in results if result.sent]
+        if attempts:
+            session.execute(insert(DeliveryAttempt), attempts)
+        finished: list[_Row] = []
+        by_outgoing = {result.outgoing.delivery_id: result.outgoing for result in through}
+        for (code, lease_until), group in _grouped(through).items():
+            # Only rows still ours: pending, and leased by this very claim.
+            finished += session.execute(
+                update(PartnerDelivery)
+                .where(
+                    PartnerDelivery.id.in_(group),
+                    PartnerDelivery.status == DeliveryStatus.PENDING,
+                    PartnerDelivery.next_attempt_at == lease_until,
+                )
+                .values(
+                    status=DeliveryStatus.DELIVERED,
+                    attempts=PartnerDelivery.attempts + 1,
+                    last_status=code,
+                    last_error=None,
+                    delivered_at=now,
+                )
+                .returning(
+                    PartnerDelivery.id,
+                    PartnerDelivery.event_id,
+                    PartnerDelivery.partner_id,
+                    PartnerDelivery.article_id,
+                )
+                .execution_options(synchronize_session=False)
+            ).all()
+        if finished:
+            session.execute(
+                update(Partner)
+                .where(
+                    Partner.id.in_({row.partner_id for row in finished}),
+                    Partner.failing_since.is_not(None),
+                )
+                .values(failing_since=None)
+                .execution_options(synchronize_session=False)
+            )
+            following += _next_in_chain(session, finished, now)
+        for row in finished:
+            note = _Note(outcome="delivered", ids=_ids(row))
+            notes.append((by_outgoing[row.id], note))
+        if others:
+            rows = session.scalars(
+                select(PartnerDelivery)
+                .where(PartnerDelivery.id.in_([r.outgoing.delivery_id for r in others]))
+                .order_by(PartnerDelivery.id)
+                .with_for_update()
+            ).all()
+            deliveries = {delivery.id: delivery for delivery in rows}
+            partners_by_id = {
+                partner.id: partner
+                for partner in session.scalars(
+                    select(Partner)
+                    .where(Partner.id.in_({delivery.partner_id for delivery in rows}))
+                    .order_by(Partner.id)
+                )
+            }
+            for result in others:
+                delivery = deliveries[result.outgoing.delivery_id]
+                note = _Note()
+                following += _settle(
+                    session, delivery, partners_by_id[delivery.partner_id], result, now, note
+                )
+                notes.append((result.outgoing, note))
+    return notes, following
+
+
+def _went_through(result: _Sent) -> bool:
+    return result.sent and result.response is not None and result.response.is_success
+
+
+def _grouped(results: list[_Sent]) -> dict[tuple[int, datetime], list[int]]:
+    groups: dict[tuple[int, datetime], list[int]] = {}
+    for result in results:
+        assert result.response is not None
+        key = (result.response.status_code, result.outgoing.lease_until)
+        groups.setdefault(key, []).append(result.outgoing.delivery_id)
+    return groups
+
+
+def _attempt(result: _Sent, now: datetime) -> dict[str, object]:
+    status = result.response.status_code if result.response is not None else None
+    return {
+        "delivery_id": result.outgoing.delivery_id,
+        "attempted_at": now,
+        "status_code": status,
+        "error": _error(status, result.error),
+        "duration_ms": result.elapsed_ms,
+    }
+
+
+def _error(status: int | None, error: str | None) -> str | None:
+    if status is not None and not 200 <= status < 300 and error is None:
+        error = f"HTTP {status}"
+        if 300 <= status < 400:
+            error += " (a redirect counts as a failure: it is not followed)"
+    return error
+
+
+def _ids(row: _Row) -> dict[str, int]:
+    return {
+        "delivery_id": row.id, "event_id": row.event_id,
+        "partner_id": row.partner_id, "article_id": row.article_id,
+    }  # fmt: skip
+
+
 def _settle(
-    outgoing: Outgoing,
-    response: httpx.Response | None,
-    error: str | None,
-    elapsed_ms: int,
+    session: Session,
+    delivery: PartnerDelivery,
+    partner: Partner,
+    result: _Sent,
     now: datetime,
     note: _Note,
 ) -> list[int]:
-    status = response.status_code if response is not None else None
-    with session_scope() as session:
-        delivery = session.get(PartnerDelivery, outgoing.delivery_id, with_for_update=True)
-        assert delivery is not None
-        partner = session.get(Partner, delivery.partner_id)
-        assert partner is not None
-        note.ids = {
-            "delivery_id": delivery.id, "event_id": delivery.event_id,
-            "partner_id": delivery.partner_id, "article_id": delivery.article_id,
-        }  # fmt: skip
-        if status is not None and not 200 <= status < 300 and error is None:
-            error = f"HTTP {status}"
-            if 300 <= status < 400:
-                error += " (a redirect counts as a failure: it is not followed)"
-        session.add(
-            DeliveryAttempt(delivery_id=delivery.id, attempted_at=now, status_code=status,
-                            error=error, duration_ms=elapsed_ms)
-        )  # fmt: skip
-        if delivery.status is not DeliveryStatus.PENDING or (
-            delivery.next_attempt_at != outgoing.lease_until
-        ):
-            return []  # our lease ran out and another attempt took over: it decides
-        delivery.attempts += 1
-        delivery.last_status = status
-        delivery.last_error = note.error = error
-        if status is not None and 200 <= status < 300:
-            note.outcome = "delivered"
-            delivery.status = DeliveryStatus.DELIVERED
-            delivery.delivered_at = now
-            partner.failing_since = None
-            return _next_in_chain(session, delivery, now)
-        if status == 410:  # Gone: the partner has closed this endpoint
-            note.outcome, note.disabled = "gone", "the endpoint answered 410 Gone"
-            partners.disable(partner, note.disabled, now)
+    outgoing, response, error = result.outgoing, result.response, result.error
+    ours = delivery.status is DeliveryStatus.PENDING and (
+        delivery.next_attempt_at == outgoing.lease_until
+    )
+    if not result.sent:
+        if ours:  # given back unsent: due again now
             delivery.next_attempt_at = now
-            return []
-        partner.failing_since = partner.failing_since or now
-        if now - partner.failing_since > DISABLE_AFTER and partner.state is PartnerState.ACTIVE:
-            since = f"{partner.failing_since:%Y-%m-%d %H:%M} UTC"
-            note.disabled = f"every push has failed since {since}"
-            partners.disable(partner, note.disabled, now)
-        if delivery.attempts > len(SCHEDULE):
-            note.outcome = "failed"
-            delivery.status = DeliveryStatus.FAILED
-            return _next_in_chain(session, delivery, now)
-        note.outcome = "retry"
-        delivery.next_attempt_at = now + _wait(delivery.attempts, response, now)
+            return [delivery.id]
         return []
+    status = response.status_code if response is not None else None
+    note.ids = _ids(delivery)
+    error = _error(status, error)  # its attempt is logged by _settle_batch
+    if not ours:
+        return []  # our lease ran out and another attempt took over: it decides
+    delivery.attempts += 1
+    delivery.last_status = status
+    delivery.last_error = note.error = error
+    if status is not None and 200 <= status < 300:
+        note.outcome = "delivered"
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.delivered_at = now
+        partner.failing_since = None
+        return _next_in_chain(session, [delivery], now)
+    if status == 410:  # Gone: the partner has closed this endpoint
+        note.outcome, note.disabled = "gone", "the endpoint answered 410 Gone"
+        partners.disable(partner, note.disabled, now)
+        delivery.next_attempt_at = now
+        return []
+    partner.failing_since = partner.failing_since or now
+    if now - partner.failing_since > DISABLE_AFTER and partner.state is PartnerState.ACTIVE:
+        since = f"{partner.failing_since:%Y-%m-%d %H:%M} UTC"
+        note.disabled = f"every push has failed since {since}"
+        partners.disable(partner, note.disabled, now)
+    if delivery.attempts > len(SCHEDULE):
+        note.outcome = "failed"
+        delivery.status = DeliveryStatus.FAILED
+        return _next_in_chain(session, [delivery], now)
+    note.outcome = "retry"
+    delivery.next_attempt_at = now + _wait(delivery.attempts, response, now)
+    return []
 
 
 def _wait(attempts: int, response: httpx.Response | None, now: datetime) -> timedelta:
@@ -267,26 +533,47 @@ def _retry_after(value: str, now: datetime) -> timedelta | None:
     return max(when - now, timedelta(0)) if when.tzinfo else None
 
 
-def _next_in_chain(session: Session, delivery: PartnerDelivery, now: datetime) -> list[int]:
-    """The partner's next pending delivery of the same article, held back for order.
+def _next_in_chain(session: Session, done: Sequence[_Row], now: datetime) -> list[int]:
+    """For each finished delivery, its partner's next pending delivery of the same
+    article, held back for order: due now. One statement when there is none.
 
-    Locked: a claim of it that saw this one still pending may be about to commit a time
-    after this one's lease; reading its time before that commit, this would leave it
-    there, and the delivery would wait for the sweeper.
+    Locked: a claim of it that saw the finished one still pending may be about to commit
+    a time after that one's lease; reading its time before that commit, this would leave
+    it there, and the delivery would wait for the sweeper.
     """
-    following = session.scalar(
-        select(PartnerDelivery)
+    if not done:
+        return []
+    pending = session.execute(
+        select(
+            PartnerDelivery.id,
+            PartnerDelivery.partner_id,
+            PartnerDelivery.article_id,
+            PartnerDelivery.event_id,
+        )
         .where(
-            PartnerDelivery.partner_id == delivery.partner_id,
-            PartnerDelivery.article_id == delivery.article_id,
-            PartnerDelivery.event_id > delivery.event_id,
+            PartnerDelivery.partner_id.in_({row.partner_id for row in done}),
+            PartnerDelivery.article_id.in_({row.article_id for row in done}),
+            PartnerDelivery.event_id > min(row.event_id for row in done),
             PartnerDelivery.status == DeliveryStatus.PENDING,
         )
         .order_by(PartnerDelivery.event_id)
-        .limit(1)
         .with_for_update()
-    )
-    if following is None:
-        return []
-    following.next_attempt_at = min(following.next_attempt_at, now)
-    return [following.id]
+    ).all()
+    following = []
+    for row in done:
+        later = [
+            found.id
+            for found in pending
+            if (found.partner_id, found.article_id) == (row.partner_id, row.article_id)
+            and found.event_id > row.event_id
+        ]
+        if later:
+            following.append(later[0])
+    if following:
+        session.execute(
+            update(PartnerDelivery)
+            .where(PartnerDelivery.id.in_(following), PartnerDelivery.next_attempt_at > now)
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+    return following

@@ -65,7 +65,13 @@ def _announce(paths: list[str]) -> None:
 
 @app.task(name=bell.PUSH_TO_PARTNER, acks_late=True)
 def push_to_partner(delivery_id: int) -> None:
+    """One delivery (bells rung before batches were, still in a queue)."""
     bell.ring_pushes(push.push(delivery_id))
+
+
+@app.task(name=bell.PUSH_BATCH, acks_late=True)
+def push_batch(*delivery_ids: int) -> None:
+    bell.ring_pushes(push.push_batch(delivery_ids))
 
 
 @app.task(name="budkavle.sweep_partners", acks_late=True)

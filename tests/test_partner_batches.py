@@ -24,7 +24,7 @@ from newsroom import netguard, partners
 from newsroom.db import get_engine, session_scope
 from newsroom.models import DeliveryStatus, OutboxEvent, Partner, PartnerDelivery, utcnow
 from tests.partnerpeers import HANG, Partners
-from tests.support import ADMIN, Server, article
+from tests.support import ADMIN, Server, article, wait_for
 from tests.test_partners import SLUG, deliveries, publish, register
 from worker import http, push
 
@@ -171,6 +171,48 @@ def test_a_batch_goes_out_side_by_side_past_a_hanging_partner(
     assert "Timeout" in (slow.last_error or "")
     assert push.push_batch(planned) == [], "nothing due twice: delivered rows never go again"
     assert all(len(peers.received(f"k{n}")) == 1 for n in range(12))
+
+
+def test_a_hanging_partner_holds_only_its_lane_and_the_task_goes_on(
+    db: str, server: Server, peers: Partners
+) -> None:
+    hanging = register(server, "Långsamma kommunen", peers.endpoint("slow", *[HANG] * 4))
+    live = register(server, "Snabba kommunen", peers.endpoint("fast"))
+    planned = []
+    for n in range(4):
+        publish(server, title=f"Nordiskt möte nummer {n}", slug=f"mote-{n}")
+        planned += _plan(_events()[-1])
+    assert len(planned) == 8
+
+    started = time.monotonic()
+    push.push_batch(planned, patience=0.5)
+    assert time.monotonic() - started < 1.5, "the task went on after its patience"
+    assert [d.status for d in deliveries(int(live["id"]))] == ["delivered"] * 4
+    assert len(peers.received("fast")) == 4
+    assert len(peers.received("slow")) == push.PER_PARTNER, "the rest wait in its lane"
+
+    # Each pair times out after 2 s; the next two go; each is recorded as it ends.
+    def all_tried() -> list[PartnerDelivery]:
+        rows = deliveries(int(hanging["id"]))
+        return rows if all(row.attempts == 1 for row in rows) else []
+
+    tried = wait_for(all_tried, timeout=10, what="every hanging push recorded")
+    assert all("Timeout" in (row.last_error or "") for row in tried)
+    assert len(peers.received("slow")) == 4
+    assert not push._in_flight and not push._queued, "the lanes are empty again"
+
+
+def test_a_push_that_cannot_be_signed_ends_on_its_row(db: str, server: Server) -> None:
+    partner = register(server, "Borlänge kommun", f"{PUBLIC}/b")
+    with session_scope() as session:
+        stored = session.get(Partner, int(partner["id"]))
+        assert stored is not None
+        stored.secret = "whsec_not base64!"
+    publish(server)
+    push.push_batch(_plan(_events()[0]))
+    [row] = deliveries(int(partner["id"]))
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "Error" in (row.last_error or "")
 
 
 def test_one_batch_keeps_each_partners_order(db: str, server: Server, peers: Partners) -> None:

@@ -17,7 +17,7 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -44,7 +44,7 @@ from newsroom.models import (
     PartnerState,
     utcnow,
 )
-from worker import http, tallies
+from worker import bell, http, tallies
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,17 @@ DISABLE_AFTER = timedelta(days=3)
 PAYLOAD_VERSION = "2026-11-01"
 # Deliveries per push task, and the threads per process that send them. The threads wait
 # on the network; the CPU they use is what bounds a process, hence few of them.
-BATCH = 100
 SENDERS = 16
+PER_PARTNER = 2
+# How long a push task waits for its batch's answers before it goes on (the rest are
+# recorded as they come): a healthy partner answers well within it.
+PATIENCE = 1.0
 
 
 @dataclass(frozen=True)
 class Outgoing:
     delivery_id: int
+    partner_id: int
     url: str
     webhook_id: str
     secret: str
@@ -103,24 +107,36 @@ def push(delivery_id: int) -> list[int]:
     return push_batch([delivery_id])
 
 
-def push_batch(delivery_ids: Sequence[int]) -> list[int]:
+def push_batch(delivery_ids: Sequence[int], patience: float | None = None) -> list[int]:
     """Attempt each due delivery of a batch; the ids of deliveries to ring next.
 
     The batch is claimed in one transaction, sent side by side by the process's senders
-    over pooled connections, and recorded as the answers come, several per transaction:
-    a hanging partner holds one sender until the push timeout, never the others' records.
+    over pooled connections, and recorded as the answers come, several per transaction.
+    After ``patience`` seconds (None: no limit) the caller goes on and what is still in
+    flight is recorded, and its next deliveries rung, as each answer comes: a hanging
+    partner holds neither a task nor the others' records.
     """
     claimed = _claim_batch(delivery_ids, utcnow())
-    if not claimed:
-        return []
-    if len(claimed) == 1:
-        return _record_batch([_send(claimed[0])])
     following: list[int] = []
-    waiting = {_senders().submit(_send, outgoing) for outgoing in claimed}
+    waiting = {_dispatch(outgoing) for outgoing in claimed}
+    deadline = None if patience is None else time.monotonic() + patience
     while waiting:
-        done, waiting = futures.wait(waiting, return_when=futures.FIRST_COMPLETED)
-        following += _record_batch([future.result() for future in done])
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        done, waiting = futures.wait(waiting, timeout=left, return_when=futures.FIRST_COMPLETED)
+        if done:
+            following += _record_batch([future.result() for future in done])
+        elif waiting:
+            for future in waiting:
+                future.add_done_callback(_record_later)
+            break
     return following
+
+
+def _record_later(future: futures.Future[_Sent]) -> None:
+    try:
+        bell.ring_pushes(_record_batch([future.result()]))
+    except Exception:  # its lease runs out, and the sweeper rings it again
+        log.exception("could not record a push; it goes again when its lease runs out")
 
 
 @dataclass(frozen=True)
@@ -138,17 +154,18 @@ def _send(outgoing: Outgoing) -> _Sent:
         # It waited for a sender this long: an attempt now could outlast the lease and
         # meet a second one. Handed back to be rung again instead.
         return _Sent(outgoing, None, None, 0, sent=False)
-    timestamp = int(time.time())
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": outgoing.webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(outgoing.secret, outgoing.webhook_id, timestamp, outgoing.body),
-    }
     started = time.monotonic()
     response: httpx.Response | None = None
     error = None
     try:
+        timestamp = int(time.time())
+        signature = sign(outgoing.secret, outgoing.webhook_id, timestamp, outgoing.body)
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": outgoing.webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature,
+        }
         response = http.request(
             http.client(), "POST", outgoing.url, content=outgoing.body, headers=headers
         )
@@ -176,13 +193,57 @@ def _make_senders() -> futures.ThreadPoolExecutor:
     return futures.ThreadPoolExecutor(SENDERS, thread_name_prefix="push")
 
 
+# Lanes: at most PER_PARTNER pushes in flight to one partner from a process; the rest of
+# that partner's wait their turn without holding a sender. A partner that hangs thus ties
+# up PER_PARTNER senders, however fast events come, and never the others' pushes.
+_lanes = threading.Lock()
+_in_flight: Counter[int] = Counter()
+_queued: dict[int, deque[tuple[Outgoing, futures.Future[_Sent]]]] = {}
+
+
+def _dispatch(outgoing: Outgoing) -> futures.Future[_Sent]:
+    future: futures.Future[_Sent] = futures.Future()
+    partner_id = outgoing.partner_id
+    with _lanes:
+        start = _in_flight[partner_id] < PER_PARTNER
+        if start:
+            _in_flight[partner_id] += 1
+        else:
+            _queued.setdefault(partner_id, deque()).append((outgoing, future))
+    if start:
+        _senders().submit(_run, outgoing, future)
+    return future
+
+
+def _run(outgoing: Outgoing, future: futures.Future[_Sent]) -> None:
+    try:
+        future.set_result(_send(outgoing))
+    except BaseException as exc:
+        future.set_exception(exc)
+    finally:
+        partner_id = outgoing.partner_id
+        following = None
+        with _lanes:
+            queue = _queued.get(partner_id)
+            if queue:
+                following = queue.popleft()  # the lane's slot passes on to it
+                if not queue:
+                    del _queued[partner_id]
+            else:
+                _in_flight[partner_id] -= 1
+                if not _in_flight[partner_id]:
+                    del _in_flight[partner_id]
+        if following is not None:
+            _senders().submit(_run, *following)
+
+
 def _claim(delivery_id: int, now: datetime) -> Outgoing | None:
     claimed = _claim_batch([delivery_id], now)
     return claimed[0] if claimed else None
 
 
 def _claim_batch(delivery_ids: Sequence[int], now: datetime) -> list[Outgoing]:
-    """Lease every due delivery of the batch whose partner can take it, in one statement.
+    """Lease every due delivery of the batch whose partner can take it, in one transaction.
 
     The lease is the row's next attempt time, set later than one attempt can take, so a
     sweep does not send it again while it is in flight. A delivery with an earlier one of
@@ -248,8 +309,9 @@ def _claim_batch(delivery_ids: Sequence[int], now: datetime) -> list[Outgoing]:
     for row in sorted(claimed):
         url, secret = endpoints[row.partner_id]
         assert url is not None and secret is not None
+        body = bodies[row.event_id]
         outgoing.append(
-            Outgoing(row.id, url, row.webhook_id, secret, bodies[row.event_id], lease_until)
+            Outgoing(row.id, row.partner_id, url, row.webhook_id, secret, body, lease_until)
         )
     return outgoing
 

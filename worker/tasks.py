@@ -71,7 +71,8 @@ def push_to_partner(delivery_id: int) -> None:
 
 @app.task(name=bell.PUSH_BATCH, acks_late=True)
 def push_batch(*delivery_ids: int) -> None:
-    bell.ring_pushes(push.push_batch(delivery_ids))
+    # Done waiting after PATIENCE: a hanging partner's push is recorded when it ends.
+    bell.ring_pushes(push.push_batch(delivery_ids, patience=push.PATIENCE))
 
 
 @app.task(name="budkavle.sweep_partners", acks_late=True)

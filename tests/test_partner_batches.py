@@ -238,6 +238,24 @@ def test_one_batch_keeps_each_partners_order(db: str, server: Server, peers: Par
         assert versions == [1, 2]
 
 
+def test_a_blocker_settled_during_the_claim_leaves_the_next_one_due(
+    db: str, server: Server, peers: Partners, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(server, "Borlänge kommun", peers.endpoint("borlange"))
+    publish(server)
+    changed = article(summary="Uppdaterad.")
+    server.client.put(f"/api/articles/{SLUG}", json=changed, headers=ADMIN).raise_for_status()
+    published, updated = _events()
+    [first], [second] = _plan(published), _plan(updated)
+    # Between the claim's two reads, version 1 is settled by another worker (which rings
+    # version 2): the claim neither fails nor pushes version 2's time back.
+    monkeypatch.setattr(push, "_earlier_pending", lambda session, delivery: None)
+    assert push._claim_batch([second], utcnow()) == []
+    [_, row] = deliveries(push_partner_id(second))
+    assert row.next_attempt_at <= utcnow(), "still due: the bell or the sweeper sends it"
+    assert first < second
+
+
 def test_a_batch_claimed_by_a_killed_worker_goes_again_with_the_same_ids(
     db: str, server: Server, peers: Partners
 ) -> None:

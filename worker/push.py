@@ -289,9 +289,10 @@ def _claim_batch(delivery_ids: Sequence[int], now: datetime) -> list[Outgoing]:
             delivery = session.get(PartnerDelivery, delivery_id)
             assert delivery is not None
             blocker = _earlier_pending(session, delivery)
-            assert blocker is not None
-            # Until then, not due: the sweeper does not ring it in a loop.
-            delivery.next_attempt_at = max(blocker.next_attempt_at, now) + timedelta(seconds=1)
+            # Until then, not due: the sweeper does not ring it in a loop. (None: it was
+            # settled a moment ago, and its settling rang this one.)
+            if blocker is not None:
+                delivery.next_attempt_at = max(blocker.next_attempt_at, now) + timedelta(seconds=1)
         claimed = [row for row in claimed if row.id not in blocked]
         if not claimed:
             return []

@@ -1,6 +1,6 @@
 """outbox: the horizon of the changes still served, and the delivery log by age
 
-Revision ID: 0011_outbox_horizon
+Revision ID: 0008_outbox_horizon
 Revises: 0007
 Create Date: 2026-12-05 07:15:00
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_outbox_horizon"
+revision: str = "0008_outbox_horizon"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

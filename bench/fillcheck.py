@@ -41,18 +41,26 @@ NOT_FILLED = {"feed_documents": "fills render no feeds; `budkavle feeds rebuild`
 TAGS = 120  # a small vocabulary, so that later articles meet tags made by earlier ones
 
 
-def check(db: str, size: int) -> bool:
+def check(
+    db: str,
+    size: int,
+    *,
+    postgres_url: str = service.POSTGRES_URL,
+    redis_url: str = service.REDIS_URL,
+) -> bool:
+    """True when both fills equal the real path; prints what differs. The databases are
+    made beside ``postgres_url`` (or in a temporary folder) and dropped afterwards."""
     print(f"checking the fill on {db}: {size} articles made three ways")
     spec = fill.Fill(size, TAGS, fill.fill_end())
     with (
         tempfile.TemporaryDirectory(prefix="budkavle-fillcheck-") as tmp,
-        _databases(db, Path(tmp)) as urls,
+        _databases(db, Path(tmp), postgres_url) as urls,
     ):
         engines = {name: make_engine(url) for name, url in urls.items()}
         try:
             for engine in engines.values():
                 migrate(engine)
-            _real(engines["real"], urls["real"], spec, Path(tmp))
+            _real(engines["real"], urls["real"], spec, Path(tmp), redis_url)
             for mode in ("create", "bulk"):
                 _batched(engines[mode], spec, mode)
             ok = True
@@ -75,26 +83,32 @@ def _batched(engine: Engine, spec: fill.Fill, mode: str) -> None:
         fill.BATCH = original
 
 
-def _real(engine: Engine, url: str, spec: fill.Fill, data_dir: Path) -> None:
+def _real(engine: Engine, url: str, spec: fill.Fill, data_dir: Path, redis_url: str) -> None:
     """POST's transaction, then the worker's task, one article after the other."""
-    os.environ.update(service.environment(url, data_dir, 8000))
+    saved = dict(os.environ)
+    os.environ.update(service.environment(url, data_dir, 8000), BUDKAVLE_REDIS_URL=redis_url)
+    # After the environment: the Celery app takes its broker from it when first imported.
     from config import get_settings
     from newsroom import articles
     from worker import events
 
     get_settings.cache_clear()
-    settings = get_settings()
-    redis.Redis.from_url(service.REDIS_URL).flushdb()
-    draw, rng = fill.TagDraw(spec.tags), random.Random(fill.SEED)
-    for n, published_at in enumerate(spec.times()):
-        data = fill.article_in(n, draw, rng, published_at)
-        with session_scope(engine) as session:
-            _, event = articles.create(session, data, published_at, fill.GRACE)
-            assert event is not None
-            event_id = event.id
-        events.handle(event_id, settings, lambda paths: None)
-    redis.Redis.from_url(service.REDIS_URL).flushdb()  # the bells rung meanwhile
-    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        redis.Redis.from_url(redis_url).flushdb()
+        draw, rng = fill.TagDraw(spec.tags), random.Random(fill.SEED)
+        for n, published_at in enumerate(spec.times()):
+            data = fill.article_in(n, draw, rng, published_at)
+            with session_scope(engine) as session:
+                _, event = articles.create(session, data, published_at, fill.GRACE)
+                assert event is not None
+                event_id = event.id
+            events.handle(event_id, settings, lambda paths: None)
+        redis.Redis.from_url(redis_url).flushdb()  # the bells rung meanwhile
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
 
 
 def compare(real: Engine, other: Engine, mode: str) -> bool:
@@ -160,20 +174,20 @@ def _payload(value: Any) -> Any:
 
 
 @contextmanager
-def _databases(db: str, tmp: Path) -> Iterator[dict[str, str]]:
+def _databases(db: str, tmp: Path, postgres_url: str) -> Iterator[dict[str, str]]:
     names = ("real", "create", "bulk")
     if db == "sqlite":
         yield {name: f"sqlite:///{tmp / name}.db" for name in names}
         return
-    url = make_url(service.POSTGRES_URL)
+    url = make_url(postgres_url)
     urls = {}
     for name in names:
         database = f"{url.database}_check_{name}"
-        fill._recreate(service.POSTGRES_URL, database)
+        fill._recreate(postgres_url, database)
         urls[name] = url.set(database=database).render_as_string(hide_password=False)
     try:
         yield urls
     finally:
-        with fill._admin(service.POSTGRES_URL) as conn:
+        with fill._admin(postgres_url) as conn:
             for name in names:
                 conn.execute(f'DROP DATABASE IF EXISTS "{url.database}_check_{name}" WITH (FORCE)')

@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ import nordic
 import redis
 import service
 from sqlalchemy import Engine, delete, func, insert, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from newsroom import articles, editions, outbox, tagcloud
@@ -119,6 +121,11 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     runs: list[SizeRun] = []
     cache = fill.Cache(args.cache, service.POSTGRES_URL)
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=service.ROOT, capture_output=True,
+        text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    print(f"growth of {service.ROOT} at {commit or 'an unknown commit'}, {os.cpu_count()} cores")
     with service.cpu_report():
         for db in dbs:
             for size in sizes:
@@ -185,11 +192,14 @@ def row_service(
             svc, api, reader,
             [_wide(nordic.article(100 + n, stamp), n, stamp) for n in range(args.wide_publishes)],
         )  # fmt: skip
+    per_tag = (wide.cpu_ms - narrow.cpu_ms) / 17
     if "publish" in args.rows.split(","):
         yield Result("worker CPU per publish, 3 tags", narrow.cpu_ms, "ms")
         yield Result("POST → event handled, 3 tags, p50", narrow.handled_p50, "ms")
         yield Result("worker CPU per publish, 20 tags (17 new)", wide.cpu_ms, "ms")
         yield Result("POST → event handled, 20 tags (17 new), p50", wide.handled_p50, "ms")
+        yield Result("worker CPU per new tag, (20 tags − 3 tags) / 17", per_tag, "ms")
+        yield Result("worker CPU, 20 tags / 3 tags", wide.cpu_ms / narrow.cpu_ms, "×")
     if "post" in args.rows.split(","):
         yield Result("POST /api/articles round trip, 3 tags, p50", narrow.post_p50, "ms")
 
@@ -265,20 +275,61 @@ def row_plan(
         groups = add_subscribers(session, args.subscribers, args.groups)
     now = datetime.now(UTC)
     session = Session(engine)
-    try:
-        started = time.perf_counter()
-        plan = editions.plan(
-            session, editions.manual_slot(Frequency.IMMEDIATE, now), now, max_articles=MAX_ARTICLES
-        )
-        seconds = time.perf_counter() - started
-    finally:
-        session.rollback()  # nothing planned stays: the next row sees the same database
-        session.close()
+    with Writes(make_engine(url)) as writes:
+        try:
+            started = time.perf_counter()
+            plan = editions.plan(
+                session,
+                editions.manual_slot(Frequency.IMMEDIATE, now),
+                now,
+                max_articles=MAX_ARTICLES,
+            )
+            session.flush()
+            seconds = time.perf_counter() - started
+        finally:
+            # Nothing planned stays, so the next row sees the same database; and the
+            # writes thread gets the lock before it is told to stop.
+            session.rollback()
+            session.close()
     assert plan is not None
     note = (
         f"({args.subscribers:,} subscribers in {groups:,} groups; {len(plan.segments):,} segments)"
     )
     yield Result("digest planning (editions.plan)", seconds, "s", note)
+    note = f"({len(writes.waits)} small write transactions, one every 50 ms)"
+    longest = max(writes.waits, default=0.0) * 1000
+    yield Result("longest write commit during planning", longest, "ms", note)
+
+
+class Writes:
+    """A small write transaction every 50 ms in a thread, while the block runs: how long a
+    publish would wait to commit (on SQLite, for the one write lock)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.waits: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Writes:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.engine.dispose()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(text("UPDATE tags SET label = label WHERE id = 1"))
+            except OperationalError:  # SQLite's busy timeout (30 s) ran out
+                pass
+            self.waits.append(time.perf_counter() - started)
+            self._stop.wait(0.05)
 
 
 def add_subscribers(session: Session, count: int, groups: int) -> int:
@@ -421,6 +472,8 @@ def _fmt(result: Result) -> str:
         return f"{result.value:,.2f} s"
     if result.unit == "MB":
         return f"{result.value:,.0f} MB"
+    if result.unit == "×":
+        return f"{result.value:.2f}×"
     return f"{result.value:,.1f} ms"
 
 

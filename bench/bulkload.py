@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -104,7 +105,7 @@ class Loader:
         html = data.html
         by_slug: dict[str, str] = {}
         for label in data.tags:
-            by_slug.setdefault(make_slug(label, max_length=80), label)
+            by_slug.setdefault(_tag_slug(label), label)
         tags = []
         for slug in sorted(by_slug):
             if slug not in self.tags:
@@ -149,6 +150,11 @@ class Loader:
         ).all()
         for tag, tag_id in zip(new, ids, strict=True):
             tag.id = tag_id
+
+
+@cache
+def _tag_slug(label: str) -> str:
+    return make_slug(label, max_length=80)  # as articles._tags makes it
 
 
 def _columns(article: Article) -> dict[str, Any]:

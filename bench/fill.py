@@ -147,14 +147,16 @@ BODIES = 997  # distinct bodies; each rendered from Markdown once per process
 
 
 def article_in(n: int, draw: TagDraw, rng: random.Random, published_at: datetime) -> ArticleIn:
-    """Article ``n`` of a fill: nordic.py's title and content, the fill's tags and time.
+    """Article ``n`` of a fill: nordic.py's article ``n % 997`` numbered ``n``, with the
+    fill's tags and time.
 
-    As a CMS posts it, by webhook: with its slug and its body in HTML. A body is shared
-    by every 997th article (rendering Markdown for each cost more than creating it).
+    As a CMS posts it, by webhook: with its slug and its body in HTML. Every 997th article
+    shares a body (making and rendering one cost more than creating the article).
     """
-    data = nordic.article(n, "arkiv")
-    del data["body_markdown"]
-    data["body_html"] = _body_html(n % BODIES)
+    m = n % BODIES
+    data = dict(_template(m))
+    data["title"] = data["title"].replace(f"(nr {m}, arkiv)", f"(nr {n}, arkiv)")
+    data["canonical_url"] = data["canonical_url"].removesuffix(f"-{m}-arkiv") + f"-{n}-arkiv"
     data["slug"] = make_slug(data["title"])
     data["tags"] = draw.draw(rng)
     data["published_at"] = published_at
@@ -162,8 +164,10 @@ def article_in(n: int, draw: TagDraw, rng: random.Random, published_at: datetime
 
 
 @cache
-def _body_html(n: int) -> str:
-    return markdown_to_html(nordic.article(n, "arkiv")["body_markdown"])
+def _template(m: int) -> dict[str, Any]:
+    data = nordic.article(m, "arkiv")
+    data["body_html"] = markdown_to_html(data.pop("body_markdown"))
+    return data
 
 
 @dataclass(frozen=True)

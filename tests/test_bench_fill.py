@@ -40,8 +40,8 @@ def test_a_row_the_loader_writes_differently_fails_the_check(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Only the loader's own name: the real path must go on making the real slugs.
-    real_slug = bulkload.make_slug
-    monkeypatch.setattr(bulkload, "make_slug", lambda label, **kw: real_slug(label, **kw) + "-x")
+    real_slug = bulkload._tag_slug
+    monkeypatch.setattr(bulkload, "_tag_slug", lambda label: real_slug(label) + "-x")
     assert not fillcheck.check("sqlite", 20, postgres_url=POSTGRES_URL, redis_url=REDIS_URL)
     out = capsys.readouterr().out
     assert re.search(r"bulk: tags: \d+ rows real", out) and "first difference" in out

@@ -296,7 +296,7 @@ def row_plan(
         f"({args.subscribers:,} subscribers in {groups:,} groups; {len(plan.segments):,} segments)"
     )
     yield Result("digest planning (editions.plan)", seconds, "s", note)
-    note = f"({len(writes.waits)} small write transactions, one every 50 ms)"
+    note = f"(writes tried: {len(writes.waits)}, one every 50 ms)"
     longest = max(writes.waits, default=0.0) * 1000
     yield Result("longest write commit during planning", longest, "ms", note)
 

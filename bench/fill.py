@@ -342,6 +342,8 @@ def tag_usage(session: Session) -> Counter[str]:
 
 
 def fill_end() -> datetime:
-    """The newest article's time: today at 06:00 UTC, so a cache is the same all day."""
+    """The newest article's time: the last 06:00 UTC, so that a fill made today is the same
+    all day and older than every publish a benchmark makes."""
     now = datetime.now(UTC)
-    return now.replace(hour=6, minute=0, second=0, microsecond=0)
+    end = now.replace(hour=6, minute=0, second=0, microsecond=0)
+    return end if end <= now else end - timedelta(days=1)

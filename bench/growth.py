@@ -296,7 +296,8 @@ def row_plan(
         f"({args.subscribers:,} subscribers in {groups:,} groups; {len(plan.segments):,} segments)"
     )
     yield Result("digest planning (editions.plan)", seconds, "s", note)
-    note = f"(writes tried: {len(writes.waits)}, one every 50 ms)"
+    note = f"(writes tried: {len(writes.waits)}, one every 50 ms"
+    note += f"; {writes.failed} gave up: database is locked)" if writes.failed else ")"
     longest = max(writes.waits, default=0.0) * 1000
     yield Result("longest write commit during planning", longest, "ms", note)
 
@@ -308,6 +309,7 @@ class Writes:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.waits: list[float] = []
+        self.failed = 0  # gave up: SQLite's busy timeout (30 s) ran out, "database is locked"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -326,8 +328,8 @@ class Writes:
             try:
                 with self.engine.begin() as conn:
                     conn.execute(text("UPDATE tags SET label = label WHERE id = 1"))
-            except OperationalError:  # SQLite's busy timeout (30 s) ran out
-                pass
+            except OperationalError:
+                self.failed += 1
             self.waits.append(time.perf_counter() - started)
             self._stop.wait(0.05)
 

@@ -94,9 +94,9 @@ class Loader:
                 slots.append(
                     {"feed_key": feed, "position": self.slots[feed], "article_id": article_id}
                 )
-        session.execute(insert(article_tags), links)
-        session.execute(insert(OutboxEvent), events)
-        session.execute(insert(ArchiveSlot), slots)
+        for table, rows in ((article_tags, links), (OutboxEvent, events), (ArchiveSlot, slots)):
+            if rows:  # an empty list would be one row of defaults
+                session.execute(insert(table), rows)
 
     def _article(self, data: ArticleIn) -> Article:
         """A transient Article as create() leaves it (status published, version 1)."""

@@ -8,8 +8,9 @@ Three fresh databases get the same articles (the fill's own, from bench/fill.py)
   bulk    bench/bulkload.py's multi-row INSERTs.
 Then every table is compared row by row, in primary key order, leaving out only what
 must differ (random uuids, the times the worker stamps with the clock). A table the real
-path fills that a fill does not (a new tag index, per-day counts...) fails the check by
-name, except feed_documents: fills render no feeds, `feeds rebuild` does.
+path writes that a fill does not (a new tag index, per-day counts...) fails the check by
+name, except feed_documents: fills render no feeds, `feeds rebuild` does. (Rows the
+migrations make, such as outbox_horizon's, are in every database alike.)
 """
 
 from __future__ import annotations
@@ -119,27 +120,28 @@ def compare(real: Engine, other: Engine, mode: str) -> bool:
         return False
     ok = True
     for table in sorted(tables_real):
-        rows_real, rows_other = _rows(real, table), _rows(other, table)
         if table in NOT_FILLED:
             continue
-        if rows_real and table not in bulkload.FILLS:
-            print(
-                f"  {mode}: table {table} is filled by the real path ({len(rows_real)} rows) "
-                "and bench/bulkload.py does not know it: teach the loader (and fill.py) "
-                "what the new code writes there"
-            )
-            ok = False
+        rows_real, rows_other = _rows(real, table), _rows(other, table)
+        if rows_real == rows_other:
+            if rows_real:
+                print(f"  {mode}: {table}: {len(rows_real)} rows equal")
             continue
-        if rows_real != rows_other:
-            ok = False
-            print(f"  {mode}: {table}: {len(rows_real)} rows real, {len(rows_other)} {mode}")
-            for a, b in zip(rows_real, rows_other, strict=False):
-                if a != b:
-                    diff = {k: (a[k], b.get(k)) for k in a if a[k] != b.get(k)}
-                    print(f"    first difference: {str(diff)[:600]}")
-                    break
-        elif rows_real:
-            print(f"  {mode}: {table}: {len(rows_real)} rows equal")
+        ok = False
+        if table not in bulkload.FILLS:
+            # Rows the migrations make are in both; these the real path wrote.
+            print(
+                f"  {mode}: table {table} is filled by the real path ({len(rows_real)} rows, "
+                f"{len(rows_other)} here) and bench/bulkload.py does not know it: teach the "
+                "loader (and fill.py) what the new code writes there"
+            )
+            continue
+        print(f"  {mode}: {table}: {len(rows_real)} rows real, {len(rows_other)} {mode}")
+        for a, b in zip(rows_real, rows_other, strict=False):
+            if a != b:
+                diff = {k: (a[k], b.get(k)) for k in a if a[k] != b.get(k)}
+                print(f"    first difference: {str(diff)[:600]}")
+                break
     return ok
 
 

@@ -12,14 +12,14 @@ Rows (``--rows``, comma-separated; default all):
   publish   worker CPU per publish, and POST -> event handled (p50), for a 3-tag article
             and for a 20-tag article with 17 new tags: the real uvicorn and Celery worker
   post      POST /api/articles round trip p50 (3 tags, no slug given), same service
+  partners  publish -> every live partner received (p50, p99) with --partners (50) partners,
+            one of them hanging: bench/partner_fanout.py's endpoints and push worker
   new       editions.new_articles for one subscriber group (sv, one common tag)
   plan      editions.plan for --subscribers in --groups (language, tags, since) groups
   cloud     the tag cloud over the 90 days up to the newest article
   slug      articles._free_slug for a new title (every POST without a slug)
   size      outbox_events and the whole database, MB
   rebuild   `budkavle feeds rebuild` over every feed (all, each tag, each language)
-Publish -> every partner received is bench/partner_fanout.py's (it needs a push worker
-and live endpoints); run it on a filled database with BENCH_ROOT and --db as usual.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ from newsroom.models import (
 )
 from newsroom.text import make_slug
 
-ROWS = ["publish", "post", "new", "plan", "cloud", "slug", "size", "rebuild"]
+ROWS = ["publish", "post", "partners", "new", "plan", "cloud", "slug", "size", "rebuild"]
 MAX_ARTICLES = 20  # BUDKAVLE_DIGEST_MAX_ARTICLES's default
 
 
@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=2000, help="distinct (language, tags, since)")
     parser.add_argument("--publishes", type=int, default=20, help="measured 3-tag publishes")
     parser.add_argument("--wide-publishes", type=int, default=5, help="measured 20-tag ones")
+    parser.add_argument("--partners", type=int, default=50, help="partners, one hanging")
+    parser.add_argument("--partner-publishes", type=int, default=20)
     parser.add_argument("--rebuild-timeout", type=float, default=900.0, help="s")
     parser.add_argument("--fill", choices=["bulk", "create"], default="bulk")
     parser.add_argument(
@@ -251,6 +253,60 @@ def _wide(body: dict[str, object], n: int, stamp: str) -> dict[str, object]:
     places = random.Random(n).sample(fill.PLACES, 17)
     body["tags"] = tags + [f"{place} nytt {stamp} {n}" for place in places]
     return body
+
+
+def row_partners(
+    url: str, engine: Engine, reader: Engine, work: Path, args: argparse.Namespace
+) -> Iterator[Result]:
+    """Publish -> every live partner received, as bench/partner_fanout.py measures it (its
+    endpoints, one of them hanging, and its push worker), with --partners partners."""
+    import partner_fanout as fanout
+
+    receivers = fanout.Receivers()
+    base, server = fanout.start_receivers(receivers)
+    port = service.free_port()
+    env = service.environment(url, work, port)
+    env["BUDKAVLE_WEBHOOK_ALLOW_NETWORKS"] = "127.0.0.0/8"
+    env["BUDKAVLE_PUSH_TIMEOUT_SECONDS"] = "5"
+    redis.Redis.from_url(service.REDIS_URL).flushdb()
+    pusher = [
+        sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "push",
+        "-n", "push@%h", "--pool", "threads", "--concurrency", "16", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    names = [f"partner-{n:02d}" for n in range(args.partners)]  # partner-00 hangs
+    live = set(names) - {fanout.HANGING}
+    stamp = datetime.now(UTC).strftime("%H%M%S")
+    latencies = []
+    try:
+        with (
+            service.running(env, port) as svc,
+            service.process("pusher", pusher, env, work),
+            httpx.Client(
+                base_url=svc.url, timeout=30,
+                headers={"Authorization": f"Bearer {service.ADMIN_TOKEN}"},
+            ) as api,
+        ):  # fmt: skip
+            for n, name in enumerate(names):
+                partner = {"name": f"Kommun {n:03d}", "webhook_url": f"{base}/{name}"}
+                api.post("/api/partners", json=partner).raise_for_status()
+            for n in range(3 + args.partner_publishes):  # 3 to warm up connections
+                article = nordic.article(200 + n, stamp)
+                api.post("/api/articles", json=article).raise_for_status()
+                returned = time.monotonic()
+                while set(receivers.live_received(article["title"])) != live:
+                    if time.monotonic() > returned + 120:
+                        got = len(receivers.live_received(article["title"]))
+                        raise TimeoutError(f"{got} of {len(live)} partners got a push in 120 s")
+                    time.sleep(0.002)
+                if n >= 3:
+                    last = max(receivers.live_received(article["title"]).values())
+                    latencies.append((last - returned) * 1000)
+    finally:
+        server.should_exit = True
+    note = f"({len(live)} live partners and 1 hanging, {len(latencies)} publishes)"
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    yield Result("publish → every live partner received, p50", cuts[49], "ms", note)
+    yield Result("publish → every live partner received, p99", cuts[98], "ms", note)
 
 
 def row_new(
@@ -447,6 +503,7 @@ def row_rebuild(
 ROW_FUNCTIONS: dict[str, Callable[..., Iterator[Result]]] = {
     "publish": row_service,
     "post": row_service,  # measured with the publishes, in the same run
+    "partners": row_partners,
     "new": row_new,
     "plan": row_plan,
     "cloud": row_cloud,

@@ -28,7 +28,6 @@ import random
 import shutil
 import sqlite3
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -329,16 +328,6 @@ def _recreate(url: str, name: str, template: str | None = None) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         suffix = f' TEMPLATE "{template}"' if template else ""
         conn.execute(f'CREATE DATABASE "{name}"{suffix}')
-
-
-def tag_usage(session: Session) -> Counter[str]:
-    """How many articles each tag has: for the report of what a fill holds."""
-    from newsroom.models import Tag, article_tags
-
-    rows = session.execute(
-        select(Tag.slug, func.count()).join(article_tags).group_by(Tag.slug)
-    ).all()
-    return Counter({slug: count for slug, count in rows})
 
 
 def fill_end() -> datetime:

@@ -25,6 +25,7 @@ Rows (``--rows``, comma-separated; default all):
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import statistics
@@ -302,6 +303,8 @@ def row_partners(
                     last = max(receivers.live_received(article["title"]).values())
                     latencies.append((last - returned) * 1000)
     finally:
+        # Stopping cancels the hanging partner's requests, each logged with its traceback.
+        logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
         server.should_exit = True
     note = f"({len(live)} live partners and 1 hanging, {len(latencies)} publishes)"
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")

@@ -113,6 +113,8 @@ def main() -> None:
     args = parser.parse_args()
     service.stop_on_sigterm()
     dbs = args.db.split(",")
+    if not set(dbs) <= {"sqlite", "postgresql"}:
+        parser.error(f"--db: {args.db!r}; give sqlite, postgresql or sqlite,postgresql")
     if args.check:
         import fillcheck
 

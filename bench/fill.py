@@ -277,15 +277,20 @@ class Cache:
         """A database filled to ``spec``, for this run only; and the fill rate, when this
         call had to fill it (None: copied from the cache)."""
         rate = None
+        stale = f"growth_{spec.size}_t{spec.tags}_"  # made by other code: never used again
         if db == "sqlite":
             cached = self.folder / f"{self.cache_name(spec)}.db"
             if not cached.exists():
                 self.folder.mkdir(parents=True, exist_ok=True)
+                for old in self.folder.glob(f"{stale}*"):
+                    old.unlink()
                 partial = cached.with_suffix(".partial")
-                partial.unlink(missing_ok=True)
                 rate = _fill_new(f"sqlite:///{partial}", spec, mode)
-                with sqlite3.connect(partial) as conn:  # fold the WAL into the file
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn = sqlite3.connect(partial)
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # fold the WAL into the file
+                conn.close()
+                for suffix in ("-wal", "-shm"):
+                    Path(f"{partial}{suffix}").unlink(missing_ok=True)
                 partial.rename(cached)
             target = work / "growth.db"
             for suffix in ("", "-wal", "-shm"):
@@ -299,6 +304,13 @@ class Cache:
                 "SELECT 1 FROM pg_database WHERE datname = %s", (cached_name,)
             ).fetchone()
         if not exists:
+            with _admin(self.postgres_url) as conn:
+                olds = conn.execute(
+                    "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                    (f"{url.database}_{stale}",),
+                ).fetchall()
+                for (old,) in olds:
+                    conn.execute(f'DROP DATABASE "{old}" WITH (FORCE)')
             partial = f"{cached_name}_partial"
             _recreate(self.postgres_url, partial)
             rate = _fill_new(url.set(database=partial).render_as_string(False), spec, mode)

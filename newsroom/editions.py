@@ -6,6 +6,11 @@ to them. Planning an edition gives every included subscriber one delivery row (u
 per edition) and moves their position to ``to_position`` in the same transaction, so no
 article reaches anyone twice, even when they switch frequency.
 
+That transaction is one of many short ones: the edition's row comes first, then its
+subscribers a few thousand at a time (record_deliveries), so a big edition never holds
+SQLite's one write lock for long. Whoever is still behind ``to_position`` is still to
+plan; a worker that dies midway leaves the rest to the sweeper, which plans it again.
+
 Subscribers who would get the same articles in the same language share a segment, which
 is rendered once; most share one, newcomers and tag filters make a few more.
 """
@@ -16,17 +21,14 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from newsroom import outbox
+from newsroom import outbox, selection
 from newsroom.db import lock
 from newsroom.models import (
-    Article,
-    ArticleStatus,
     Edition,
     EmailDelivery,
     EmailStatus,
@@ -35,13 +37,9 @@ from newsroom.models import (
     OutboxEvent,
     Subscriber,
     SubscriberStatus,
-    Tag,
-    article_tags,
 )
 
-_Row = TypeVar("_Row")
-
-# Rows per INSERT or UPDATE statement: well under SQLite's limit of bound parameters.
+# Rows fetched at a time while reading the subscribers.
 _CHUNK = 2000
 
 
@@ -54,18 +52,21 @@ class Slot:
     time_zone: str | None = None  # None: subscribers in every time zone
 
 
+Recipient = tuple[int, int]  # (subscriber id, the digest_position the plan read)
+
+
 @dataclass
 class Segment:
     language: str
     article_ids: tuple[int, ...]
-    subscriber_ids: list[int] = field(default_factory=list)
+    recipients: list[Recipient] = field(default_factory=list)
 
 
 @dataclass
 class Plan:
-    edition: Edition
+    to_position: int
     segments: list[Segment]
-    passed_over: list[int]  # included, but nothing new matched their filters
+    passed_over: list[Recipient]  # included, but nothing new matched their filters
 
 
 def due_slots(
@@ -121,135 +122,174 @@ def manual_slot(frequency: Frequency, now: datetime) -> Slot:
     return Slot(f"{frequency}:manual:{now.isoformat()}", frequency)
 
 
-def plan(session: Session, slot: Slot, now: datetime, *, max_articles: int) -> Plan | None:
-    """The edition's segments and recipients; None if it was planned already."""
+def slot_of(edition: Edition) -> Slot:
+    """The slot an edition was planned for, from its key (see due_slots, manual_slot)."""
+    parts = edition.key.split(":")
+    zone = parts[1] if len(parts) == 3 and "/" in parts[1] else None
+    return Slot(edition.key, edition.frequency, zone)
+
+
+def open_edition(session: Session, slot: Slot, now: datetime, lease: timedelta) -> int | None:
+    """The edition's row, leased to the caller for planning; None if it exists already.
+
+    Short: the lock is held only to take ``to_position`` and the key. Planning itself
+    reads outside any write transaction and writes in batches (record_deliveries).
+    """
     lock(session, "digest:plan")
     if session.scalar(select(Edition.id).where(Edition.key == slot.key)) is not None:
         return None
-    to_position = outbox.last_position(session)
     edition = Edition(
-        key=slot.key, frequency=slot.frequency, to_position=to_position, planned_at=now
+        key=slot.key,
+        frequency=slot.frequency,
+        to_position=outbox.last_position(session),
+        planned_at=now,
+        plan_lease_until=now + lease,
     )
     session.add(edition)
     session.flush()
+    return edition.id
+
+
+def stalled_plans(session: Session, now: datetime, lease: timedelta) -> list[int]:
+    """Editions whose planning stopped midway (a killed worker: its lease ran out), each
+    leased again to the caller, who finishes them."""
+    stalled = (
+        Edition.plan_done_at.is_(None),
+        or_(Edition.plan_lease_until.is_(None), Edition.plan_lease_until < now),
+    )
+    ids = list(session.scalars(select(Edition.id).where(*stalled).order_by(Edition.id)))
+    if ids:
+        session.execute(
+            update(Edition)
+            .where(Edition.id.in_(ids), *stalled)
+            .values(plan_lease_until=now + lease),
+            execution_options={"synchronize_session": False},
+        )
+    return ids
+
+
+def plan(session: Session, edition: Edition, *, max_articles: int) -> Plan:
+    """Who gets which articles: every subscriber of the slot still behind the edition.
+
+    Read only, and safe to run again after a part of it was recorded: those already
+    recorded have moved to ``to_position`` and are no longer behind.
+    """
+    to_position = edition.to_position
+    members: dict[tuple[str, tuple[str, ...]], dict[int, list[int]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for subscriber_id, language, tags, since in _behind(session, slot_of(edition), to_position):
+        members[(language, tuple(sorted(tags)))][since].append(subscriber_id)
+    audiences = {
+        key: selection.Audience(key[0], key[1], min(by_since)) for key, by_since in members.items()
+    }
+    selection.choose(session, list(audiences.values()), upto=to_position, limit=max_articles)
     segments: dict[tuple[str, tuple[int, ...]], Segment] = {}
-    passed_over: list[int] = []
-    for (language, tags, since), ids in _groups(session, slot, to_position):
-        article_ids = new_articles(
-            session,
-            language=language,
-            tags=tags,
-            after=since,
-            upto=to_position,
-            limit=max_articles,
-        )
-        if not article_ids:
-            passed_over.extend(ids)
-            continue
-        segment = segments.setdefault(
-            (language, article_ids), Segment(language=language, article_ids=article_ids)
-        )
-        segment.subscriber_ids.extend(ids)
-    return Plan(edition=edition, segments=list(segments.values()), passed_over=passed_over)
+    passed_over: list[Recipient] = []
+    for key in sorted(members):
+        audience = audiences[key]
+        for since, ids in sorted(members[key].items()):
+            article_ids = audience.articles_since(since)
+            if not article_ids:
+                passed_over.extend((subscriber_id, since) for subscriber_id in ids)
+                continue
+            segment = segments.setdefault(
+                (audience.language, article_ids), Segment(audience.language, article_ids)
+            )
+            segment.recipients.extend((subscriber_id, since) for subscriber_id in ids)
+    for segment in segments.values():
+        segment.recipients.sort()
+    return Plan(to_position, list(segments.values()), sorted(passed_over))
 
 
-def _groups(
+def _behind(
     session: Session, slot: Slot, to_position: int
-) -> Iterator[tuple[tuple[str, tuple[str, ...], int], list[int]]]:
-    """Subscribers of the slot, grouped by what decides their articles."""
+) -> Iterator[tuple[int, str, list[str], int]]:
+    """(id, language, tags, digest_position) of each subscriber of the slot still behind."""
     query = (
         select(Subscriber.id, Subscriber.language, Subscriber.tags, Subscriber.digest_position)
         .where(Subscriber.status == SubscriberStatus.ACTIVE)
         .where(Subscriber.frequency == slot.frequency)
         .where(Subscriber.digest_position < to_position)
-        .order_by(Subscriber.id)
     )
     if slot.time_zone is not None:
         query = query.where(Subscriber.time_zone == slot.time_zone)
-    groups: dict[tuple[str, tuple[str, ...], int], list[int]] = defaultdict(list)
-    for subscriber_id, language, tags, since in session.execute(
-        query.execution_options(yield_per=_CHUNK)
-    ):
-        groups[(language, tuple(sorted(tags)), since)].append(subscriber_id)
-    yield from sorted(groups.items())
-
-
-def new_articles(
-    session: Session,
-    *,
-    language: str,
-    tags: Sequence[str],
-    after: int,
-    upto: int,
-    limit: int,
-) -> tuple[int, ...]:
-    """Ids of published articles first published in (after, upto], newest first."""
-    query = (
-        select(Article.id)
-        .join(
-            OutboxEvent,
-            and_(OutboxEvent.article_id == Article.id, OutboxEvent.kind == EventKind.PUBLISHED),
-        )
-        .where(OutboxEvent.position <= upto)
-        .where(Article.status == ArticleStatus.PUBLISHED, Article.language == language)
-        .group_by(Article.id)
-        # First published after ``after``: an article unpublished and published again
-        # (draft, or rescheduled) has a second PUBLISHED event, and is not news twice.
-        .having(func.min(OutboxEvent.position) > after)
-        .order_by(func.min(OutboxEvent.position).desc())
-        .limit(limit)
-    )
-    if tags:
-        tagged = (
-            select(article_tags.c.article_id)
-            .join(Tag, Tag.id == article_tags.c.tag_id)
-            .where(article_tags.c.article_id == Article.id, Tag.slug.in_(list(tags)))
-        )
-        query = query.where(exists(tagged))
-    return tuple(session.scalars(query))
+    for row in session.execute(query.execution_options(yield_per=_CHUNK)):
+        yield row[0], row[1], row[2], row[3]
 
 
 def record_deliveries(
-    session: Session, plan: Plan, segment_ids: Sequence[int], *, batch_size: int, now: datetime
+    session: Session,
+    edition_id: int,
+    chunk: Sequence[tuple[int | None, Recipient]],
+    *,
+    batch_size: int,
+    now: datetime,
+    lease: timedelta,
 ) -> int:
-    """One queued delivery per recipient, in batches; returns the number of batches.
+    """One short transaction of the plan: a queued delivery per recipient of ``chunk``
+    ((segment id, recipient); segment None: passed over), and their positions moved on.
 
-    ``segment_ids`` are the stored rows of ``plan.segments``, in the same order.
+    A recipient counts only if its position is still the one the plan read: run twice,
+    or after another worker took over, nothing is recorded twice; moved meanwhile by
+    another edition, it is left to the next. Returns how many deliveries it queued.
     """
-    edition = plan.edition
-    rows = (
+    edition = session.get(Edition, edition_id, with_for_update=True)
+    assert edition is not None
+    moved: set[int] = set()
+    by_since: dict[int, list[int]] = defaultdict(list)
+    for _, (subscriber_id, since) in chunk:
+        by_since[since].append(subscriber_id)
+    for since, ids in sorted(by_since.items()):
+        moved.update(
+            session.scalars(
+                update(Subscriber)
+                .where(Subscriber.id.in_(ids), Subscriber.digest_position == since)
+                .values(digest_position=edition.to_position)
+                .returning(Subscriber.id),
+                execution_options={"synchronize_session": False},
+            )
+        )
+    rows = [
         {
-            "edition_id": edition.id,
+            "edition_id": edition_id,
             "segment_id": segment_id,
             "subscriber_id": subscriber_id,
-            "batch": index // batch_size,
+            "batch": (edition.recipients + index) // batch_size,
             "status": EmailStatus.QUEUED,
             "attempts": 0,
             "next_attempt_at": now,
         }
         for index, (segment_id, subscriber_id) in enumerate(
             (segment_id, subscriber_id)
-            for segment_id, segment in zip(segment_ids, plan.segments, strict=True)
-            for subscriber_id in segment.subscriber_ids
+            for segment_id, (subscriber_id, _) in chunk
+            if segment_id is not None and subscriber_id in moved
         )
-    )
-    recipients = 0
-    for chunk in _chunks(rows):
-        session.execute(insert(EmailDelivery), chunk)
-        recipients += len(chunk)
-    included = [sid for segment in plan.segments for sid in segment.subscriber_ids]
-    for ids in _chunks(iter(included + plan.passed_over)):
-        session.execute(
-            update(Subscriber)
-            .where(Subscriber.id.in_(ids))
-            .values(digest_position=edition.to_position),
-            execution_options={"synchronize_session": False},
-        )
-    edition.recipients = recipients
-    edition.batches = -(-recipients // batch_size)
-    if recipients == 0:
-        edition.finished_at = now
+    ]
+    if rows:
+        session.execute(insert(EmailDelivery), rows)
+    edition.recipients += len(rows)
+    edition.batches = -(-edition.recipients // batch_size)
+    edition.plan_lease_until = now + lease
+    return len(rows)
+
+
+def finish_plan(session: Session, edition_id: int, now: datetime) -> int:
+    """Every recipient has its row: the edition is planned. Returns its number of batches."""
+    edition = session.get(Edition, edition_id)
+    assert edition is not None
+    if edition.plan_done_at is None:
+        edition.plan_done_at = now
+        edition.plan_lease_until = None
+        if edition.recipients == 0:
+            edition.finished_at = now
     return edition.batches
+
+
+def renew_plan_lease(session: Session, edition_id: int, now: datetime, lease: timedelta) -> None:
+    session.execute(
+        update(Edition).where(Edition.id == edition_id).values(plan_lease_until=now + lease)
+    )
 
 
 def stalled_batches(session: Session, now: datetime, grace: timedelta) -> list[tuple[int, int]]:
@@ -284,7 +324,13 @@ def stalled_batches(session: Session, now: datetime, grace: timedelta) -> list[t
 
 def finish(session: Session, now: datetime) -> list[int]:
     """Mark editions with nothing left queued as finished; returns their ids."""
-    open_ids = list(session.scalars(select(Edition.id).where(Edition.finished_at.is_(None))))
+    open_ids = list(
+        session.scalars(
+            select(Edition.id)
+            .where(Edition.finished_at.is_(None))
+            .where(Edition.plan_done_at.is_not(None))  # still planning: more rows to come
+        )
+    )
     done = []
     for edition_id in open_ids:
         queued = session.scalar(
@@ -297,17 +343,6 @@ def finish(session: Session, now: datetime) -> list[int]:
             session.execute(update(Edition).where(Edition.id == edition_id).values(finished_at=now))
             done.append(edition_id)
     return done
-
-
-def _chunks(rows: Iterator[_Row]) -> Iterator[list[_Row]]:
-    chunk: list[_Row] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == _CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 @dataclass(frozen=True)

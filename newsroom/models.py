@@ -89,7 +89,10 @@ class Tag(Base):
 
 class Article(Base):
     __tablename__ = "articles"
-    __table_args__ = (Index("ix_articles_status_published", "status", "published_at"),)
+    __table_args__ = (
+        Index("ix_articles_status_published", "status", "published_at"),
+        Index("ix_articles_first_position", "first_position"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # The entry id in every feed (urn:uuid:...): stable when slug or URL change.
@@ -113,6 +116,10 @@ class Article(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The outbox position of its first "published" event: when it became news. Digests
+    # ask "what is new since position P" as a range of this index, never of the outbox's
+    # history (which is pruned). Unpublished and published again, it keeps the first.
+    first_position: Mapped[int | None] = mapped_column(Integer)
 
     tags: Mapped[list[Tag]] = relationship(
         secondary=article_tags, order_by=Tag.slug, lazy="selectin"
@@ -422,6 +429,10 @@ class Edition(Base):
     planned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     batches: Mapped[int] = mapped_column(Integer, default=0)
+    # Planning writes its deliveries in short transactions; until it is done, the worker
+    # planning it holds a lease, and a sweep takes over an edition whose lease ran out.
+    plan_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    plan_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

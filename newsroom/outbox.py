@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from newsroom.db import lock
@@ -107,6 +107,16 @@ def assign_position(session: Session, event_id: int) -> int:
         raise LookupError(f"no outbox event {event_id}")
     if event.position is None:
         event.position = last_position(session) + 1
+        if event.kind is EventKind.PUBLISHED:
+            # When the article became news: the first of its "published" positions, kept
+            # if it is unpublished and published again (digests, newsroom/editions.py).
+            session.execute(
+                update(Article)
+                .where(Article.id == event.article_id)
+                .where(or_(Article.first_position.is_(None),
+                           Article.first_position > event.position))
+                .values(first_position=event.position)
+            )  # fmt: skip
     return event.position
 
 

@@ -13,9 +13,9 @@ from config import Settings
 from email_templates.render import DigestArticle, DigestContent, RenderedEmail, render_digest
 from feeds.query import article_url_for
 from newsroom import editions, tagcloud
-from newsroom.db import session_scope
+from newsroom.db import read_scope, session_scope
 from newsroom.editions import Segment, Slot
-from newsroom.models import Article, ArticleStatus, Edition, EditionSegment
+from newsroom.models import Article, ArticleStatus, Edition, EditionSegment, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,9 @@ Batch = tuple[int, int]  # (edition id, batch number)
 
 
 def plan_due(settings: Settings, now: datetime) -> list[Batch]:
-    """Plan every edition whose time has come; the batches to send."""
+    """Plan every edition whose time has come, and finish any whose planning stopped
+    midway; the batches to send."""
+    lease = _plan_lease(settings)
     with session_scope() as session:
         slots = editions.due_slots(
             session,
@@ -34,45 +36,116 @@ def plan_due(settings: Settings, now: datetime) -> list[Batch]:
             hour=settings.digest_hour,
             weekday=settings.digest_weekday,
         )
+        stalled = editions.stalled_plans(session, now, lease)
     batches: list[Batch] = []
+    for edition_id in stalled:
+        log.info("edition %s: planning resumed", edition_id, extra={"edition_id": edition_id})
+        batches.extend(plan_rest(edition_id, settings, now))
     for slot in slots:
         batches.extend(plan_edition(slot, settings, now))
     return batches
 
 
 def plan_edition(slot: Slot, settings: Settings, now: datetime) -> list[Batch]:
-    """One transaction: the edition, its rendered segments, every delivery row and the
-    subscribers' new positions commit together, or none of them does."""
+    """The edition of ``slot``, if nobody planned it yet: its row first, then its
+    segments and deliveries in short transactions (see plan_rest)."""
     with session_scope() as session:
-        plan = editions.plan(session, slot, now, max_articles=settings.digest_max_articles)
-        if plan is None:
-            return []  # planned already: by another worker, or by an earlier bell
-        zone = slot.time_zone or settings.time_zone
-        segment_ids = []
-        for segment in plan.segments:
-            row = EditionSegment(
-                edition_id=plan.edition.id,
-                language=segment.language,
-                article_ids=list(segment.article_ids),
-                subject="",
-                html="",
-                text="",
-                created_at=now,
+        edition_id = editions.open_edition(session, slot, now, _plan_lease(settings))
+    if edition_id is None:
+        return []  # planned already: by another worker, or by an earlier bell
+    return plan_rest(edition_id, settings, now)
+
+
+def plan_rest(edition_id: int, settings: Settings, now: datetime) -> list[Batch]:
+    """Plan the edition's subscribers still behind it, in transactions short enough that
+    publishes commit between them on SQLite (one write lock). A worker that dies midway
+    leaves an edition part planned; the sweeper (plan_due) runs this again, and each
+    subscriber recorded already is no longer behind, so nothing is recorded twice."""
+    with read_scope() as session:
+        edition = session.get(Edition, edition_id)
+        assert edition is not None
+        plan = editions.plan(session, edition, max_articles=settings.digest_max_articles)
+        key, zone = edition.key, editions.slot_of(edition).time_zone or settings.time_zone
+        stored = {
+            (row.language, tuple(row.article_ids)): row.id
+            for row in session.scalars(
+                select(EditionSegment).where(EditionSegment.edition_id == edition_id)
             )
-            session.add(row)
-            session.flush()  # the id names the segment's "view in browser" page
-            rendered = render_segment(session, row.id, segment, settings, zone, now)
-            row.subject, row.html, row.text = rendered.subject, rendered.html, rendered.text
-            segment_ids.append(row.id)
-        count = editions.record_deliveries(
-            session, plan, segment_ids, batch_size=settings.digest_batch_size, now=now
-        )
-        edition_id, key = plan.edition.id, plan.edition.key
+        }
+    clouds: dict[str, list[tagcloud.CloudTag]] = {}
+    segment_ids = []
+    for segment in plan.segments:
+        segment_id = stored.get((segment.language, segment.article_ids))
+        if segment_id is None:  # a resumed plan reuses what the first run stored
+            segment_id = _store_segment(edition_id, segment, settings, zone, now, clouds)
+        segment_ids.append(segment_id)
+    rows: list[Row] = [
+        (segment_id, recipient)
+        for segment_id, segment in zip(segment_ids, plan.segments, strict=True)
+        for recipient in segment.recipients
+    ] + [(None, recipient) for recipient in plan.passed_over]
+    # Whole send batches per transaction (at least one), so most batches come from one.
+    size = max(1, _CHUNK // settings.digest_batch_size) * settings.digest_batch_size
+    for start in range(0, len(rows), size):
+        _record(edition_id, rows[start : start + size], settings)
+    with session_scope() as session:
+        count = editions.finish_plan(session, edition_id, utcnow())
     log.info(
         "edition %s (%s) planned: %s segments, %s batches", edition_id, key, len(segment_ids),
         count, extra={"edition_id": edition_id},
     )  # fmt: skip
     return [(edition_id, batch) for batch in range(count)]
+
+
+# Rows per planning transaction (rounded down to whole send batches): a few thousand
+# rows commit in well under a second, so SQLite's one write lock is never held longer.
+_CHUNK = 2000
+
+
+Row = tuple[int | None, editions.Recipient]  # (segment id; None: nothing new for them)
+
+
+def _record(edition_id: int, rows: list[Row], settings: Settings) -> None:
+    with session_scope() as session:
+        editions.record_deliveries(
+            session, edition_id, rows, batch_size=settings.digest_batch_size, now=utcnow(),
+            lease=_plan_lease(settings),
+        )  # fmt: skip
+
+
+def _plan_lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.digest_lease_seconds)
+
+
+def _store_segment(
+    edition_id: int,
+    segment: Segment,
+    settings: Settings,
+    zone: str,
+    now: datetime,
+    clouds: dict[str, list[tagcloud.CloudTag]],
+) -> int:
+    """One segment, rendered, in its own transaction; the tag cloud once per language."""
+    with session_scope() as session:
+        row = EditionSegment(
+            edition_id=edition_id,
+            language=segment.language,
+            article_ids=list(segment.article_ids),
+            subject="",
+            html="",
+            text="",
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()  # the id names the segment's "view in browser" page
+        if segment.language not in clouds:
+            clouds[segment.language] = _cloud(session, segment.language, settings, now)
+        rendered = render_segment(
+            session, row.id, segment, settings, zone, now, cloud=clouds[segment.language]
+        )
+        row.subject, row.html, row.text = rendered.subject, rendered.html, rendered.text
+        editions.renew_plan_lease(session, edition_id, utcnow(), _plan_lease(settings))
+        return row.id
 
 
 def refresh_segment(session: Session, row: EditionSegment, settings: Settings) -> bool:
@@ -114,13 +187,15 @@ def render_segment(
     now: datetime,
     *,
     personal_links: bool = True,
+    cloud: list[tagcloud.CloudTag] | None = None,
 ) -> RenderedEmail:
     return render_digest(
         digest_content(
-            session, segment_id, segment.language, segment.article_ids, settings, zone, now
+            session, segment_id, segment.language, segment.article_ids, settings, zone, now,
+            cloud=cloud,
         ),
         personal_links=personal_links,
-    )
+    )  # fmt: skip
 
 
 def digest_content(
@@ -131,8 +206,11 @@ def digest_content(
     settings: Settings,
     zone: str,
     now: datetime,
+    *,
+    cloud: list[tagcloud.CloudTag] | None = None,
 ) -> DigestContent:
-    """What a segment shows: its articles, the latest news beside them, the tag cloud."""
+    """What a segment shows: its articles, the latest news beside them, the tag cloud
+    (``cloud``: the one the edition's other segments in this language show)."""
     chosen = {article.id: article for article in _published(session, article_ids)}
     articles = [chosen[article_id] for article_id in article_ids if article_id in chosen]
     latest = session.scalars(
@@ -143,9 +221,8 @@ def digest_content(
         .order_by(Article.published_at.desc(), Article.id.desc())
         .limit(settings.digest_latest_count)
     ).all()
-    cloud = tagcloud.tag_cloud(
-        session, since=now - timedelta(days=settings.tag_cloud_days), until=now, language=language
-    )
+    if cloud is None:
+        cloud = _cloud(session, language, settings, now)
     return DigestContent(
         language=language,
         site_name=settings.site_name,
@@ -157,6 +234,14 @@ def digest_content(
         cloud=cloud,
         view_url=f"{settings.public_url}{ARCHIVE_PATH}/{segment_id}",
         archive_url=f"{settings.public_url}{ARCHIVE_PATH}",
+    )
+
+
+def _cloud(
+    session: Session, language: str, settings: Settings, now: datetime
+) -> list[tagcloud.CloudTag]:
+    return tagcloud.tag_cloud(
+        session, since=now - timedelta(days=settings.tag_cloud_days), until=now, language=language
     )
 
 

@@ -327,3 +327,23 @@ def test_a_publish_commits_while_a_big_edition_is_planned(
     assert edition.plan_done_at is not None
     assert position is not None and position > edition.to_position, "the next edition's news"
     assert all(article_id not in ids for ids in segments)
+
+
+def test_segments_read_together_render_as_each_read_alone(planning: None) -> None:
+    """The articles, latest news and tag cloud are read once for all segments; each
+    segment's bytes are what reading them for that segment alone gives."""
+    rng = random.Random(8)
+    joins = _newsroom(rng, 40)
+    _subscribers(rng, 120, joins)
+    now = utcnow()
+    digest.plan_edition(editions.manual_slot(Frequency.DAILY, now), get_settings(), now)
+    settings = get_settings()
+    with session_scope() as session:
+        rows = session.scalars(select(EditionSegment)).all()
+        assert len(rows) > 10
+        for row in rows:
+            alone = digest.render_segment(
+                session, row.id, editions.Segment(row.language, tuple(row.article_ids)),
+                settings, settings.time_zone, row.created_at,
+            )  # fmt: skip
+            assert (row.subject, row.html, row.text) == (alone.subject, alone.html, alone.text)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from config import Settings
@@ -67,18 +69,28 @@ def plan_rest(edition_id: int, settings: Settings, now: datetime) -> list[Batch]
         plan = editions.plan(session, edition, max_articles=settings.digest_max_articles)
         key, zone = edition.key, editions.slot_of(edition).time_zone or settings.time_zone
         stored = {
-            (row.language, tuple(row.article_ids)): row.id
+            (row.language, tuple(row.article_ids)): (row.id, bool(row.subject))
             for row in session.scalars(
                 select(EditionSegment).where(EditionSegment.edition_id == edition_id)
             )
         }
-    clouds: dict[str, list[tagcloud.CloudTag]] = {}
-    segment_ids = []
-    for segment in plan.segments:
-        segment_id = stored.get((segment.language, segment.article_ids))
-        if segment_id is None:  # a resumed plan reuses what the first run stored
-            segment_id = _store_segment(edition_id, segment, settings, zone, now, clouds)
-        segment_ids.append(segment_id)
+    # A resumed plan reuses the segments the first run stored, and renders what it did not.
+    new = [s for s in plan.segments if (s.language, s.article_ids) not in stored]
+    for start in range(0, len(new), _SEGMENTS):
+        added = _add_segments(edition_id, new[start : start + _SEGMENTS], now)
+        stored.update(((s.language, s.article_ids), (i, False)) for s, i in added)
+    segment_ids = [stored[(s.language, s.article_ids)][0] for s in plan.segments]
+    unrendered = [
+        (segment_id, segment)
+        for segment_id, segment in zip(segment_ids, plan.segments, strict=True)
+        if not stored[(segment.language, segment.article_ids)][1]
+    ]
+    if unrendered:
+        with read_scope() as session:
+            shared = read_shared(session, [segment for _, segment in unrendered], settings, now)
+        for start in range(0, len(unrendered), _SEGMENTS):
+            _render_segments(edition_id, unrendered[start : start + _SEGMENTS], shared,
+                             settings, zone, now)  # fmt: skip
     rows: list[Row] = [
         (segment_id, recipient)
         for segment_id, segment in zip(segment_ids, plan.segments, strict=True)
@@ -117,35 +129,85 @@ def _plan_lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.digest_lease_seconds)
 
 
-def _store_segment(
+# Segments stored, or rendered, per transaction.
+_SEGMENTS = 100
+
+
+def _add_segments(
+    edition_id: int, segments: list[Segment], now: datetime
+) -> list[tuple[Segment, int]]:
+    """Their rows, not yet rendered: the id names a segment's "view in browser" page."""
+    with session_scope() as session:
+        rows = [
+            EditionSegment(edition_id=edition_id, language=segment.language,
+                           article_ids=list(segment.article_ids), subject="", html="",
+                           text="", created_at=now)
+            for segment in segments
+        ]  # fmt: skip
+        session.add_all(rows)
+        session.flush()
+        return [(segment, row.id) for segment, row in zip(segments, rows, strict=True)]
+
+
+def _render_segments(
     edition_id: int,
-    segment: Segment,
+    segments: list[tuple[int, Segment]],
+    shared: Shared,
     settings: Settings,
     zone: str,
     now: datetime,
-    clouds: dict[str, list[tagcloud.CloudTag]],
-) -> int:
-    """One segment, rendered, in its own transaction; the tag cloud once per language."""
+) -> None:
+    """Rendered outside any write transaction (MJML takes milliseconds a segment), then
+    stored in one short one."""
+    with read_scope() as session:
+        rendered = [
+            (segment_id, render_segment(session, segment_id, segment, settings, zone, now,
+                                        shared=shared))
+            for segment_id, segment in segments
+        ]  # fmt: skip
     with session_scope() as session:
-        row = EditionSegment(
-            edition_id=edition_id,
-            language=segment.language,
-            article_ids=list(segment.article_ids),
-            subject="",
-            html="",
-            text="",
-            created_at=now,
-        )
-        session.add(row)
-        session.flush()  # the id names the segment's "view in browser" page
-        if segment.language not in clouds:
-            clouds[segment.language] = _cloud(session, segment.language, settings, now)
-        rendered = render_segment(
-            session, row.id, segment, settings, zone, now, cloud=clouds[segment.language]
-        )
-        row.subject, row.html, row.text = rendered.subject, rendered.html, rendered.text
+        session.execute(
+            update(_segments).where(_segments.c.id == bindparam("segment")),
+            [{"segment": segment_id, "subject": email.subject, "html": email.html,
+              "text": email.text} for segment_id, email in rendered],
+        )  # fmt: skip
         editions.renew_plan_lease(session, edition_id, utcnow(), _plan_lease(settings))
-        return row.id
+
+
+_segments = cast(Table, EditionSegment.__table__)
+
+
+@dataclass
+class Shared:
+    """What the segments of one edition show in common, read once for all of them."""
+
+    articles: dict[int, DigestArticle]  # every article a segment shows that is published
+    latest: dict[str, list[tuple[int, DigestArticle]]]  # newest first, per language
+    clouds: dict[str, list[tagcloud.CloudTag]]
+
+
+def read_shared(
+    session: Session, segments: Sequence[Segment], settings: Settings, now: datetime
+) -> Shared:
+    """A segment's "latest news" are the newest articles in its language that it does
+    not show: among the newest (latest count + max articles) whatever it shows."""
+    ids = sorted({article_id for segment in segments for article_id in segment.article_ids})
+    articles = {
+        article.id: _digest_article(article, settings)
+        for start in range(0, len(ids), 1000)
+        for article in _published(session, ids[start : start + 1000])
+    }
+    languages = sorted({segment.language for segment in segments})
+    enough = settings.digest_latest_count + settings.digest_max_articles
+    latest = {
+        language: [
+            (article.id, _digest_article(article, settings))
+            for article in _latest(session, language, (), now, enough)
+        ]
+        for language in languages
+    }
+    clouds = {language: _cloud(session, language, settings, now) for language in languages}
+    return Shared(articles, latest, clouds)
 
 
 def refresh_segment(session: Session, row: EditionSegment, settings: Settings) -> bool:
@@ -187,12 +249,12 @@ def render_segment(
     now: datetime,
     *,
     personal_links: bool = True,
-    cloud: list[tagcloud.CloudTag] | None = None,
+    shared: Shared | None = None,
 ) -> RenderedEmail:
     return render_digest(
         digest_content(
             session, segment_id, segment.language, segment.article_ids, settings, zone, now,
-            cloud=cloud,
+            shared=shared,
         ),
         personal_links=personal_links,
     )  # fmt: skip
@@ -207,21 +269,26 @@ def digest_content(
     zone: str,
     now: datetime,
     *,
-    cloud: list[tagcloud.CloudTag] | None = None,
+    shared: Shared | None = None,
 ) -> DigestContent:
     """What a segment shows: its articles, the latest news beside them, the tag cloud
-    (``cloud``: the one the edition's other segments in this language show)."""
-    chosen = {article.id: article for article in _published(session, article_ids)}
-    articles = [chosen[article_id] for article_id in article_ids if article_id in chosen]
-    latest = session.scalars(
-        select(Article)
-        .where(Article.status == ArticleStatus.PUBLISHED, Article.language == language)
-        .where(Article.id.not_in(list(article_ids)))
-        .where(Article.published_at <= now)
-        .order_by(Article.published_at.desc(), Article.id.desc())
-        .limit(settings.digest_latest_count)
-    ).all()
-    if cloud is None:
+    (``shared``: read once for all the segments of an edition)."""
+    articles: list[DigestArticle]
+    if shared is not None:
+        articles = [shared.articles[i] for i in article_ids if i in shared.articles]
+        shown = set(article_ids)
+        latest = [item for i, item in shared.latest[language] if i not in shown]
+        latest = latest[: settings.digest_latest_count]
+        cloud = shared.clouds[language]
+    else:
+        chosen = {article.id: article for article in _published(session, article_ids)}
+        articles = [_digest_article(chosen[i], settings) for i in article_ids if i in chosen]
+        latest = [
+            _digest_article(article, settings)
+            for article in _latest(
+                session, language, article_ids, now, settings.digest_latest_count
+            )
+        ]
         cloud = _cloud(session, language, settings, now)
     return DigestContent(
         language=language,
@@ -229,8 +296,8 @@ def digest_content(
         public_url=settings.public_url,
         time_zone=zone,
         edition_date=now,
-        articles=[_digest_article(article, settings) for article in articles],
-        latest=[_digest_article(article, settings) for article in latest],
+        articles=articles,
+        latest=latest,
         cloud=cloud,
         view_url=f"{settings.public_url}{ARCHIVE_PATH}/{segment_id}",
         archive_url=f"{settings.public_url}{ARCHIVE_PATH}",
@@ -243,6 +310,19 @@ def _cloud(
     return tagcloud.tag_cloud(
         session, since=now - timedelta(days=settings.tag_cloud_days), until=now, language=language
     )
+
+
+def _latest(
+    session: Session, language: str, leave_out: Sequence[int], now: datetime, count: int
+) -> Sequence[Article]:
+    return session.scalars(
+        select(Article)
+        .where(Article.status == ArticleStatus.PUBLISHED, Article.language == language)
+        .where(Article.id.not_in(list(leave_out)))
+        .where(Article.published_at <= now)
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(count)
+    ).all()
 
 
 def _published(session: Session, article_ids: Sequence[int]) -> Sequence[Article]:

@@ -157,24 +157,38 @@ def _page(
 def _choose_by_tag(
     session: Session, language: str, audiences: list[Audience], below: int, limit: int
 ) -> None:
-    """The audiences of rare tags: their tags' articles in (since, below), in one statement.
+    """The audiences of rare tags: their tags' articles in (since, below).
 
     An audience still open after the first pages matched fewer than ``limit`` of a few
-    thousand recent articles, so its tags are rare, and this reads few rows.
+    thousand recent articles, so its tags are rare: their articles are found from the
+    tags (ix_article_tags_tag), not by walking the range, which may be the archive.
     """
     wanted = sorted({tag for audience in audiences if audience.tags for tag in audience.tags})
     lowest = min(audience.since for audience in audiences)
     by_tag: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    tagged: dict[int, list[str]] = defaultdict(list)
     if wanted:
-        for position, article_id, slug in session.execute(
-            select(_first, Article.id, Tag.slug)
-            .join(article_tags, article_tags.c.article_id == Article.id)
+        for article_id, slug in session.execute(
+            select(article_tags.c.article_id, Tag.slug)
             .join(Tag, Tag.id == article_tags.c.tag_id)
             .where(Tag.slug.in_(wanted))
-            .where(_first > lowest, _first < below)
-            .where(Article.status == ArticleStatus.PUBLISHED, Article.language == language)
         ):
-            by_tag[slug].append((position, article_id))
+            tagged[article_id].append(slug)
+    ids = sorted(tagged)
+    for start in range(0, len(ids), _PAGE):
+        # By id alone, so each is a primary-key lookup; the rest is checked here.
+        for article_id, position, status, article_language in session.execute(
+            select(Article.id, Article.first_position, Article.status, Article.language)
+            .where(Article.id.in_(ids[start : start + _PAGE]))
+        ):
+            if (
+                position is not None
+                and lowest < position < below
+                and status is ArticleStatus.PUBLISHED
+                and article_language == language
+            ):
+                for slug in tagged[article_id]:
+                    by_tag[slug].append((position, article_id))
     for audience in audiences:
         if not audience.tags:  # after a few full pages only a tagged audience can be open
             audience.chosen.extend(

@@ -182,6 +182,14 @@ def test_many_groups_and_join_times_lose_and_double_nothing(
 ) -> None:
     monkeypatch.setattr(selection, "_PAGE", page)
     monkeypatch.setattr(selection, "_PAGES_BEFORE_BY_TAG", pages)
+    by_tag = selection._choose_by_tag
+    asked: list[str] = []
+
+    def counted(session: object, language: str, *args: object) -> None:
+        asked.append(language)
+        by_tag(session, language, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(selection, "_choose_by_tag", counted)
     rng = random.Random(11)
     joins = _newsroom(rng, 60)
     _change_some(rng)
@@ -208,6 +216,7 @@ def test_many_groups_and_join_times_lose_and_double_nothing(
         assert edition is not None
         assert (edition.recipients, edition.plan_done_at is not None) == (len(expected), True)
     assert behind == 0, "everyone moved on, those with nothing new too"
+    assert bool(asked) == (page < 1000), "rare tags asked by tag only when the pages ran out"
     assert len(batches) == -(-len(expected) // get_settings().digest_batch_size)
 
 

@@ -6,10 +6,12 @@ Create Date: 2026-12-05 07:10:00
 
 "Which articles are new since position P" grouped every "published" outbox event ever,
 once per subscriber group. Each article now keeps the position of its first such event,
-indexed, so the question is a range of that index; and the outbox can be pruned without
-digests noticing. An edition's deliveries are written in short transactions, so a lease
-and a "done" mark say whether its planning is finished; editions planned before this
-were planned in one transaction, and are done.
+indexed per language, so the question is a range of that index; and the outbox can be
+pruned without digests noticing. Readers of a rare tag are served by the tag's own
+articles: article_tags gets an index that starts with the tag. An edition's deliveries
+are written in short transactions, so a lease and a "done" mark say whether its
+planning is finished; editions planned before this were planned in one transaction,
+and are done.
 """
 
 from collections.abc import Sequence
@@ -39,7 +41,8 @@ def upgrade() -> None:
     with op.batch_alter_table("articles") as batch:
         batch.add_column(sa.Column("first_position", sa.Integer(), nullable=True))
     op.execute(_BACKFILL)
-    op.create_index("ix_articles_first_position", "articles", ["first_position"])
+    op.create_index("ix_articles_first_position", "articles", ["language", "first_position"])
+    op.create_index("ix_article_tags_tag", "article_tags", ["tag_id", "article_id"])
     with op.batch_alter_table("editions") as batch:
         batch.add_column(
             sa.Column("plan_lease_until", sa.DateTime(timezone=True), nullable=True)
@@ -52,6 +55,7 @@ def downgrade() -> None:
     with op.batch_alter_table("editions") as batch:
         batch.drop_column("plan_done_at")
         batch.drop_column("plan_lease_until")
+    op.drop_index("ix_article_tags_tag", table_name="article_tags")
     op.drop_index("ix_articles_first_position", table_name="articles")
     with op.batch_alter_table("articles") as batch:
         batch.drop_column("first_position")

@@ -140,9 +140,14 @@ def manual_slot(frequency: Frequency, now: datetime) -> Slot:
 
 def slot_of(edition: Edition) -> Slot:
     """The slot an edition was planned for, from its key (see due_slots, manual_slot)."""
-    parts = edition.key.split(":")
-    zone = parts[1] if len(parts) == 3 and "/" in parts[1] else None
-    return Slot(edition.key, edition.frequency, zone)
+    return Slot(edition.key, edition.frequency, zone_of(edition.key))
+
+
+def zone_of(key: str) -> str | None:
+    """'daily:Europe/Helsinki:2026-11-26', 'weekly:UTC:2026-W48': that zone. Manual keys
+    ('daily:manual:' and an ISO time, with colons) and immediate ones: None, every zone."""
+    parts = key.split(":")
+    return parts[1] if len(parts) == 3 and parts[1] != "manual" else None
 
 
 def open_edition(session: Session, slot: Slot, now: datetime, lease: timedelta) -> int | None:

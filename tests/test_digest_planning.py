@@ -356,3 +356,19 @@ def test_segments_read_together_render_as_each_read_alone(planning: None) -> Non
                 settings, settings.time_zone, row.created_at,
             )  # fmt: skip
             assert (row.subject, row.html, row.text) == (alone.subject, alone.html, alone.text)
+
+
+@pytest.mark.parametrize(
+    ("key", "zone"),
+    [
+        pytest.param("daily:Europe/Helsinki:2026-11-26", "Europe/Helsinki", id="daily"),
+        pytest.param("weekly:UTC:2026-W48", "UTC", id="weekly-zone-without-slash"),
+        pytest.param("daily:manual:2026-12-05T07:29:51.1+00:00", None, id="manual"),
+        pytest.param("immediate:3-9", None, id="immediate"),
+    ],
+)
+def test_a_resumed_edition_is_for_the_time_zone_it_was_planned_for(
+    key: str, zone: str | None
+) -> None:
+    edition = Edition(key=key, frequency=Frequency.DAILY, to_position=9)
+    assert editions.slot_of(edition) == editions.Slot(key, Frequency.DAILY, zone)

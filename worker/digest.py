@@ -235,9 +235,8 @@ def refresh_segment(session: Session, row: EditionSegment, settings: Settings) -
 
 
 def zone_of(key: str) -> str | None:
-    """'daily:Europe/Helsinki:2026-11-26' -> 'Europe/Helsinki'; manual and immediate: None."""
-    parts = key.split(":")
-    return parts[1] if len(parts) == 3 and "/" in parts[1] else None
+    """The time zone an edition's dates are shown in; None: the site's."""
+    return editions.zone_of(key)
 
 
 def render_segment(

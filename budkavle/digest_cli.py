@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from config import get_settings
 from email_templates.render import render_digest
-from newsroom import editions, outbox, selection
+from newsroom import editions, outbox
 from newsroom.db import migrate, session_scope
 from newsroom.models import Frequency, Subscriber, SubscriberStatus, utcnow
 from worker import bell, deliver, digest
@@ -46,7 +46,7 @@ def preview(
             .where(Subscriber.frequency == frequency, Subscriber.language == language)
         )
         upto = outbox.last_position(session)
-        article_ids = selection.new_articles(
+        article_ids = editions.new_articles(
             session,
             language=language,
             tags=[t for t in tags.split(",") if t],

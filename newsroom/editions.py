@@ -51,6 +51,9 @@ from newsroom.models import (
     Subscriber,
     SubscriberStatus,
 )
+from newsroom.selection import (  # this module's since before: the CLI's preview uses it
+    new_articles as new_articles,
+)
 
 _subscribers = cast(Table, Subscriber.__table__)
 _deliveries = cast(Table, EmailDelivery.__table__)

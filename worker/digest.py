@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from config import Settings
 from email_templates.render import DigestArticle, DigestContent, RenderedEmail, render_digest
 from feeds.query import article_url_for
 from newsroom import editions, tagcloud
-from newsroom.db import read_scope, session_scope
+from newsroom.db import get_engine, read_scope, session_scope
 from newsroom.editions import Segment, Slot
 from newsroom.models import Article, ArticleStatus, Edition, EditionSegment, utcnow
 
@@ -79,6 +80,7 @@ def plan_rest(edition_id: int, settings: Settings, now: datetime) -> list[Batch]
     for start in range(0, len(new), _SEGMENTS):
         added = _add_segments(edition_id, new[start : start + _SEGMENTS], now)
         stored.update(((s.language, s.article_ids), (i, False)) for s, i in added)
+        _let_others_write()
     segment_ids = [stored[(s.language, s.article_ids)][0] for s in plan.segments]
     unrendered = [
         (segment_id, segment)
@@ -91,6 +93,7 @@ def plan_rest(edition_id: int, settings: Settings, now: datetime) -> list[Batch]
         for start in range(0, len(unrendered), _SEGMENTS):
             _render_segments(edition_id, unrendered[start : start + _SEGMENTS], shared,
                              settings, zone, now)  # fmt: skip
+            _let_others_write()
     rows: list[Row] = [
         (segment_id, recipient)
         for segment_id, segment in zip(segment_ids, plan.segments, strict=True)
@@ -100,6 +103,7 @@ def plan_rest(edition_id: int, settings: Settings, now: datetime) -> list[Batch]
     size = max(1, _CHUNK // settings.digest_batch_size) * settings.digest_batch_size
     for start in range(0, len(rows), size):
         _record(edition_id, rows[start : start + size], settings)
+        _let_others_write()
     with session_scope() as session:
         count = editions.finish_plan(session, edition_id, utcnow())
     log.info(
@@ -123,6 +127,17 @@ def _record(edition_id: int, rows: list[Row], settings: Settings) -> None:
             session, edition_id, rows, batch_size=settings.digest_batch_size, now=utcnow(),
             lease=_plan_lease(settings),
         )  # fmt: skip
+
+
+# Between two of planning's transactions on SQLite: its busy handler polls, and a writer
+# that let go of the one write lock and took it back at once would starve the publishes
+# waiting for it (newsroom/retention.py pauses between its batches for the same reason).
+_PAUSE_SECONDS = 0.02
+
+
+def _let_others_write() -> None:
+    if get_engine().dialect.name == "sqlite":
+        time.sleep(_PAUSE_SECONDS)
 
 
 def _plan_lease(settings: Settings) -> timedelta:

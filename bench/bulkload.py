@@ -64,6 +64,8 @@ class Loader:
     def load(self, session: Session, batch: Sequence[ArticleIn], grace: timedelta) -> None:
         """The batch's articles published at their ``published_at``, events handled."""
         made = [self._article(data) for data in batch]
+        for position, article in enumerate(made, start=self.position + 1):
+            article.first_position = position  # its event's, below (outbox.assign_position)
         self._insert_tags(session, made)
         ids = session.scalars(
             insert(Article).returning(Article.id, sort_by_parameter_order=True),

@@ -1,7 +1,7 @@
 """digests: an article's first position, editions planned in steps
 
 Revision ID: 0009_first_position
-Revises: 0011_outbox_horizon
+Revises: 0008_outbox_horizon
 Create Date: 2026-12-05 07:10:00
 
 "Which articles are new since position P" grouped every "published" outbox event ever,
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_first_position"
-down_revision: str | None = "0011_outbox_horizon"
+down_revision: str | None = "0008_outbox_horizon"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     Insert,
@@ -33,8 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from feeds.keys import FeedKey
-from feeds.query import selection
-from newsroom.models import ArchiveSlot, Article, ArticleStatus, UTCDateTime
+from feeds.query import feed_params, newest_first, selection
+from newsroom.models import ArchiveSlot, Article, ArticleStatus, TagEntry, UTCDateTime
 
 _SLOTS = cast(Table, ArchiveSlot.__table__)
 
@@ -48,14 +48,15 @@ def place(session: Session, key: FeedKey, *, article_id: int | None, newest: int
     of the feed, oldest first (a rebuild). One statement either way; call it under the
     feed's lock (feeds.refresh), so that two workers never hand out the same slot.
     """
-    params = {"feed": str(key), "value": key.value, "article": article_id, "newest": newest}
+    params = {**feed_params(session, key), "feed": str(key), "article": article_id}
+    params["newest"] = newest
     session.execute(_placing(key.kind, one=article_id is not None), params)
 
 
 def note_departure(session: Session, key: FeedKey, *, article_id: int, now: datetime) -> None:
     """Note in the article's slot whether it has left the feed: ``now`` when it has just
     left (a second run keeps the first time), nothing when it is back."""
-    params = {"feed": str(key), "value": key.value, "article": article_id, "now": now}
+    params = {**feed_params(session, key), "feed": str(key), "article": article_id, "now": now}
     session.execute(_noting(key.kind), params)
 
 
@@ -92,14 +93,14 @@ def _placing(kind: str, *, one: bool) -> Insert:
         ArticleStatus.PUBLISHED,
         feed,
         func.coalesce(last.scalar_subquery(), 0)
-        + func.row_number().over(order_by=(Article.published_at, Article.id)),
+        + func.row_number().over(order_by=_oldest_first(kind)),
         Article.id,
     ).where(~exists().where(_SLOTS.c.feed_key == feed, _SLOTS.c.article_id == Article.id))
     if one:
         # Read from the candidates' ids, so that neither database reads every article.
         newest = (
             selection(kind, ArticleStatus.PUBLISHED, Article.id)
-            .order_by(Article.published_at.desc(), Article.id.desc())
+            .order_by(*newest_first(kind, ArticleStatus.PUBLISHED))
             .limit(bindparam("newest"))
             .correlate(None)
             .subquery()
@@ -107,7 +108,19 @@ def _placing(kind: str, *, one: bool) -> Insert:
         candidates = union(
             select(bindparam("article", type_=Integer).label("id")), select(newest.c.id)
         ).subquery()
-        unplaced = unplaced.select_from(candidates).join(Article, Article.id == candidates.c.id)
+        if kind == "tags":  # selection() reads from the tag index, joined to the articles
+            unplaced = unplaced.join(candidates, candidates.c.id == TagEntry.article_id)
+        else:
+            unplaced = unplaced.select_from(candidates).join(
+                Article, Article.id == candidates.c.id
+            )
     # The table, not the mapped class: parameters given with an ORM insert would make it
     # a bulk insert of those values.
     return insert(_SLOTS).from_select(["feed_key", "position", "article_id"], unplaced)
+
+
+def _oldest_first(kind: str) -> tuple[Any, ...]:
+    """newest_first's order of published articles, reversed: the order slots are given in."""
+    if kind == "tags":
+        return (TagEntry.at, TagEntry.article_id)
+    return (Article.published_at, Article.id)

@@ -24,17 +24,19 @@ from config import Settings
 from feeds.keys import FeedKey
 from feeds.model import Entry, FeedDocument, Image, Links, Tag, Tombstone
 from newsroom.languages import language_name
-from newsroom.models import ArchiveSlot, Article, ArticleStatus, article_tags
+from newsroom.models import ArchiveSlot, Article, ArticleStatus, TagEntry, article_tags
 from newsroom.models import Tag as TagRow
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TAG_ID = select(TagRow.id).where(TagRow.slug == bindparam("value"))
 
 
 def current(session: Session, key: FeedKey, settings: Settings) -> FeedDocument:
     size = settings.feed_size
     statements = _current_statements(key.kind)
     # At least one retraction, even with no tombstones: the newest dates the document.
-    params = {"value": key.value, "size": size, "retracted": max(settings.feed_tombstones, 1)}
+    params = {**feed_params(session, key), "size": size}
+    params["retracted"] = max(settings.feed_tombstones, 1)
     entries = _entries(session, statements.newest, params, settings)
     retracted = session.execute(statements.gone, params).all()
     full_pages = _full_pages(session, key, size)
@@ -42,7 +44,7 @@ def current(session: Session, key: FeedKey, settings: Settings) -> FeedDocument:
     # The slots after the last full page are on no archive page yet; an article there
     # that is not among the newest (published with an old date) is shown here too.
     shown = [entry.uid.removeprefix("urn:uuid:") for entry in entries]
-    unarchived = {"value": key.value, "feed": str(key), "archived": full_pages * size}
+    unarchived = {**params, "feed": str(key), "archived": full_pages * size}
     entries += _entries(session, _unarchived(key.kind), {**unarchived, "shown": shown}, settings)
     base = _feeds_base(settings)
     links = Links(
@@ -74,10 +76,10 @@ class _Statements:
 def _current_statements(kind: str) -> _Statements:
     return _Statements(
         newest=selection(kind, ArticleStatus.PUBLISHED)
-        .order_by(Article.published_at.desc(), Article.id.desc())
+        .order_by(*newest_first(kind, ArticleStatus.PUBLISHED))
         .limit(bindparam("size")),
         gone=selection(kind, ArticleStatus.RETRACTED, *_TOMBSTONE_COLUMNS)
-        .order_by(Article.retracted_at.desc().nulls_last(), Article.id.desc())
+        .order_by(*newest_first(kind, ArticleStatus.RETRACTED))
         .limit(bindparam("retracted")),
     )
 
@@ -136,7 +138,7 @@ def _unarchived(kind: str) -> Select[Any]:
             ArchiveSlot.position > bindparam("archived"),
             Article.uuid.not_in(bindparam("shown", expanding=True)),
         )
-        .order_by(Article.published_at.desc(), Article.id.desc())
+        .order_by(*newest_first(kind, ArticleStatus.PUBLISHED))
     )
 
 
@@ -161,10 +163,12 @@ def for_partner(
 ) -> FeedDocument:
     """A partner's own feed: the newest articles matching its filters (built per request)."""
     selection = select(*_ENTRY_COLUMNS).where(Article.status == ArticleStatus.PUBLISHED)
-    if languages:
-        selection = selection.where(Article.language.in_(languages))
     if tags:
-        selection = selection.where(Article.tags.any(TagRow.slug.in_(tags)))
+        # The newest of each (tag, language) page of the tag index hold the newest of all.
+        ids = _newest_tagged(session, tags, languages, settings.feed_size)
+        selection = selection.where(Article.id.in_(ids))
+    elif languages:
+        selection = selection.where(Article.language.in_(languages))
     entries = _entries(
         session,
         selection.order_by(Article.published_at.desc(), Article.id.desc()).limit(
@@ -188,6 +192,34 @@ def for_partner(
         updated=max((e.updated for e in entries), default=EPOCH),
         entries=entries,
     )
+
+
+_TAGGED = (
+    select(TagEntry.at, TagEntry.article_id)
+    .where(
+        TagEntry.tag_id == bindparam("tag"),
+        TagEntry.status == ArticleStatus.PUBLISHED,
+    )
+    .order_by(TagEntry.at.desc(), TagEntry.article_id.desc())
+    .limit(bindparam("size"))
+)
+_TAGGED_IN_LANGUAGE = _TAGGED.where(TagEntry.language == bindparam("language"))
+
+
+def _newest_tagged(
+    session: Session, tags: list[str], languages: list[str], size: int
+) -> list[int]:
+    """The ids of the ``size`` newest published articles with any of ``tags`` (and in any
+    of ``languages``, when given): one range scan of the tag index per tag and language,
+    each reading at most ``size`` rows."""
+    newest: set[tuple[datetime, int]] = set()
+    for tag in tags:
+        params: dict[str, Any] = {"tag": session.scalar(_TAG_ID, {"value": tag}), "size": size}
+        for language in languages or [""]:
+            statement = _TAGGED_IN_LANGUAGE if language else _TAGGED
+            params["language"] = language
+            newest.update((row.at, row.article_id) for row in session.execute(statement, params))
+    return [article_id for _, article_id in sorted(newest, reverse=True)[:size]]
 
 
 # What a feed entry is made of: columns, not ORM objects, since a refresh reads a whole
@@ -309,10 +341,52 @@ def _figure(image: Image) -> str:
     return f'<figure><img src="{src}" alt="{alt}">{caption}</figure>'
 
 
+def feed_params(session: Session, key: FeedKey) -> dict[str, Any]:
+    """The parameters of a ``selection`` of the feed ``key``: "value", its tag or language,
+    and for a tag feed "tag", the tag's id (None for a tag that does not exist).
+
+    The id, not the slug in a subquery: with the id in hand, PostgreSQL plans for that
+    tag (its statistics know the common tags), and reads a common tag's newest rows from
+    the index in order instead of sorting all of them.
+    """
+    params: dict[str, Any] = {"value": key.value}
+    if key.kind == "tags":
+        params["tag"] = session.scalar(_TAG_ID, params)
+    return params
+
+
 def selection(kind: str, status: ArticleStatus, *columns: Any) -> Select[Any]:
     """The articles in ``status`` of a feed of ``kind``, whose tag or language is the
-    parameter "value": ``columns`` of them, _ENTRY_COLUMNS by default."""
-    return select(*(columns or _ENTRY_COLUMNS)).where(Article.status == status, _of_feed(kind))
+    parameter "value" (for a tag, its id is "tag": feed_params gives both): ``columns`` of
+    them, _ENTRY_COLUMNS by default.
+
+    A tag's articles are read from the tag index (models.TagEntry): ordered by
+    ``newest_first``, a page of them is a range scan of the tag's rows, whether the tag
+    has been used twice or on every other article.
+    """
+    columns = columns or _ENTRY_COLUMNS
+    if kind == "tags":
+        return (
+            select(*columns)
+            .select_from(TagEntry)
+            .join(Article, Article.id == TagEntry.article_id)
+            .where(TagEntry.tag_id == bindparam("tag"), TagEntry.status == status)
+        )
+    return select(*columns).where(Article.status == status, _of_feed(kind))
+
+
+
+def newest_first(kind: str, status: ArticleStatus) -> tuple[ColumnElement[Any], ...]:
+    """The order of a ``selection``, newest first: published articles by publication,
+    retracted ones by retraction (ties: the later id first). For a tag, the same order
+    in the index's own columns, so that the database reads it from the index."""
+    if kind == "tags":
+        # TagEntry.at: the publication or retraction time (never NULL, as retracted_at
+        # is never NULL for a retracted article); article_id is Article.id.
+        return (TagEntry.at.desc(), TagEntry.article_id.desc())
+    if status is ArticleStatus.RETRACTED:
+        return (Article.retracted_at.desc().nulls_last(), Article.id.desc())
+    return (Article.published_at.desc(), Article.id.desc())
 
 
 def _of_feed(kind: str) -> ColumnElement[bool]:

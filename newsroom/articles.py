@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from newsroom import outbox
+from newsroom import outbox, tagindex
 from newsroom.errors import DomainError
 from newsroom.models import Article, ArticleStatus, EventKind, OutboxEvent, Tag
 from newsroom.sanitize import visible_text
@@ -66,6 +66,7 @@ def create(
     _apply(session, article, data, now)
     session.add(article)
     session.flush()  # the id, even when no event is written (drafts, schedules)
+    tagindex.sync(session, article)
     return article, _event_for(session, article, before, None, now, grace)
 
 
@@ -86,6 +87,7 @@ def update(
         article.updated_at = updated_at
         return article, None
     article.version += 1
+    tagindex.sync(session, article)
     return article, _event_for(session, article, before, was, now, grace)
 
 
@@ -101,6 +103,7 @@ def retract(
     article.status = ArticleStatus.RETRACTED
     article.retracted_at = now
     article.version += 1
+    tagindex.sync(session, article)  # here: a retracted draft is a tombstone too
     if was is not ArticleStatus.PUBLISHED:  # never seen by anyone: nothing to tell
         return article, None
     event = outbox.record(session, article, EventKind.RETRACTED, before, now, grace)
@@ -120,6 +123,7 @@ def publish_due(session: Session, now: datetime, grace: timedelta) -> list[Outbo
         before = outbox.visibility(article)
         article.status = ArticleStatus.PUBLISHED
         article.updated_at = max(article.updated_at, article.published_at or now)
+        tagindex.sync(session, article)
         events.append(outbox.record(session, article, EventKind.PUBLISHED, before, now, grace))
     return events
 

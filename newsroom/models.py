@@ -133,6 +133,34 @@ class Article(Base):
         return [tag.slug for tag in self.tags]
 
 
+class TagEntry(Base):
+    """An article under one of its tags, with what a tag feed selects and orders by: the
+    index that tag feeds read as a range scan of the tag (newest first, ``feed_size``
+    rows) instead of walking every article in search of the tag.
+
+    One row per (article, tag) while the article is published or retracted (a draft or a
+    scheduled article is in no feed). ``at``: the publication time of a published
+    article, the retraction time of a retracted one. Kept in step with the article in the
+    same transaction by newsroom.tagindex.sync, on every create, update and retraction.
+    """
+
+    __tablename__ = "tag_entries"
+    __table_args__ = (
+        Index("ix_tag_entries_feed", "tag_id", "status", "at", "article_id"),
+        Index("ix_tag_entries_language", "tag_id", "status", "language", "at", "article_id"),
+    )
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[ArticleStatus] = mapped_column(
+        Enum(ArticleStatus, native_enum=False, length=16, values_callable=_enum_values)
+    )
+    language: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class OutboxEvent(Base):
     """One row per change that the rest of the system must hear about (the outbox pattern).
 

@@ -1,0 +1,77 @@
+"""tag index: tag feeds read their newest entries from an index
+
+Revision ID: 0008_tag_index
+Revises: 0008_outbox_horizon
+Create Date: 2026-12-05 07:00:00
+
+A tag feed walked the articles newest first through a correlated subquery until it had
+found a page of the tag's articles: all of them, for a rare tag. Each (article, tag) of
+a published or retracted article now has a row in tag_entries, ordered as the feed is,
+so the feed's page is a range scan of its tag. The rows of today's articles are made
+here, set-based, as newsroom.tagindex.sync would make them.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008_tag_index"
+down_revision: str | None = "0008_outbox_horizon"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Set-based, on SQLite and PostgreSQL alike; bench/tagfeeds.py fills with them too.
+FILLS = [
+    """
+    INSERT INTO tag_entries (article_id, tag_id, status, language, at)
+    SELECT articles.id, article_tags.tag_id, articles.status, articles.language,
+           CASE WHEN articles.status = 'published' THEN articles.published_at
+                ELSE COALESCE(articles.retracted_at, articles.updated_at) END
+    FROM articles
+    JOIN article_tags ON article_tags.article_id = articles.id
+    WHERE articles.status IN ('published', 'retracted')
+    """,
+]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "tag_entries",
+        sa.Column("article_id", sa.Integer(), nullable=False),
+        sa.Column("tag_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "draft",
+                "scheduled",
+                "published",
+                "retracted",
+                name="articlestatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["article_id"], ["articles.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["tag_id"], ["tags.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("article_id", "tag_id"),
+    )
+    op.create_index(
+        "ix_tag_entries_feed", "tag_entries", ["tag_id", "status", "at", "article_id"]
+    )
+    op.create_index(
+        "ix_tag_entries_language",
+        "tag_entries",
+        ["tag_id", "status", "language", "at", "article_id"],
+    )
+    for statement in FILLS:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_tag_entries_language", table_name="tag_entries")
+    op.drop_index("ix_tag_entries_feed", table_name="tag_entries")
+    op.drop_table("tag_entries")

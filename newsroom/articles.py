@@ -6,11 +6,13 @@ commit together or not at all; the caller rings the bell after the commit.
 
 from __future__ import annotations
 
+import secrets
+import string
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -226,23 +228,37 @@ def _auto_summary(html: str) -> str:
 
 
 def _slug_exists(session: Session, slug: str) -> bool:
-    return bool(session.scalar(select(func.count()).where(Article.slug == slug)))
+    return session.scalar(select(Article.id).where(Article.slug == slug)) is not None
 
 
 def _free_slug(session: Session, base: str) -> str:
-    """``base``, or ``base-2``, ``base-3``...: the first one no article has."""
-    taken = set(
-        session.scalars(
-            select(Article.slug).where(
-                (Article.slug == base) | Article.slug.like(f"{base}-%")
-            )
-        )
-    )
-    slug, n = base, 1
-    while slug in taken:
-        n += 1
-        slug = f"{base}-{n}"
-    return slug
+    """``base``, or ``base-2`` ... ``base-10``, the first one no article has; if all are
+    taken, ``base-`` and a short random suffix.
+
+    Exact lookups in the slug's unique index, one per candidate: this runs inside the
+    write transaction of every POST without a slug, where a LIKE over every slug that
+    begins with ``base`` grew with the archive (a common title has hundreds).
+    """
+    candidates = [_with_suffix(base, f"-{n}" if n > 1 else "") for n in range(1, SLUG_PROBES + 1)]
+    taken = set(session.scalars(select(Article.slug).where(Article.slug.in_(candidates))))
+    for slug in candidates:
+        if slug not in taken:
+            return slug
+    while True:  # 36^6 suffixes: a second round is already unlikely
+        slug = _with_suffix(base, "-" + "".join(secrets.choice(_SUFFIX) for _ in range(6)))
+        if not _slug_exists(session, slug):
+            return slug
+
+
+SLUG_PROBES = 10
+SLUG_LENGTH = 120  # models.Article.slug
+_SUFFIX = string.ascii_lowercase + string.digits
+
+
+def _with_suffix(base: str, suffix: str) -> str:
+    """``base`` + ``suffix``, ``base`` cut so that the slug fits its column (120)."""
+    room = SLUG_LENGTH - len(suffix)
+    return base[:room].rstrip("-") + suffix
 
 
 def create_or_update(

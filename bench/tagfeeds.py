@@ -11,6 +11,9 @@ for a common tag (every fifth article) and a rare one (three old articles):
 - *current()*: the whole current document as the worker reads it (entries, tombstones,
   slots, tags of each entry), without rendering.
 
+and the tag cloud of the last 30 days and of a window holding every article, counted
+from the articles (before) and summed from the day counts (now).
+
 and prints the query plans of both statements for the rare tag.
 
     .venv/bin/python bench/tagfeeds.py --db postgresql --sizes 1000,50000
@@ -100,10 +103,62 @@ def measure(db: str, size: int, rounds: int) -> None:
             timings = [timed(lambda: run(walk), rounds), timed(lambda: run(index), rounds)]
             label = f"tags/{tag} ({count_of(session, tag):,})"
             print(f"{label:24}{timings[0]:10.2f}{timings[1]:10.2f}{timed(current, rounds):12.2f}")
+    cloud(size, rounds)
     for name, statement in (("walk", walk[0]), ("index", index[0])):
         print(f"plan, {name}, tags/{RARE}:")
         for line in explain(get_engine(), statement, rare):
             print(f"    {line}")
+
+
+def cloud(size: int, rounds: int) -> None:
+    """The tag cloud: counting every article of the window (before) and summing the
+    window's day counts (now), the same cloud either way."""
+    from newsroom import tagcloud
+    from newsroom.db import session_scope
+
+    windows = {"30 days": NOW - timedelta(days=30), "every article": NOW - SPACING * (size + 1)}
+    print(f"{'tag cloud, ms':24}{'count':>10}{'days':>10}")
+    with session_scope() as session:
+        for name, since in windows.items():
+            for language in (None, "sv"):
+                arguments = {"since": since, "until": NOW, "language": language}
+                old = _counted_cloud(session, **arguments)
+                assert tagcloud.tag_cloud(session, **arguments) == old, name
+
+                def new(arguments: dict[str, Any] = arguments) -> None:
+                    tagcloud.tag_cloud(session, **arguments)
+
+                def count(arguments: dict[str, Any] = arguments) -> None:
+                    _counted_cloud(session, **arguments)
+
+                label = f"{name}, {language or 'all'}"
+                print(f"{label:24}{timed(count, rounds):10.2f}{timed(new, rounds):10.2f}")
+
+
+def _counted_cloud(
+    session: Any, since: datetime, until: datetime, language: str | None
+) -> list[Any]:
+    """newsroom.tagcloud.tag_cloud at main (d4409e0): every article of the window."""
+    from sqlalchemy import func, select
+
+    from newsroom import tagcloud
+    from newsroom.models import Article, ArticleStatus, Tag, article_tags
+
+    count = func.count(Article.id)
+    query = (
+        select(Tag.slug, Tag.label, count)
+        .join(article_tags, article_tags.c.tag_id == Tag.id)
+        .join(Article, Article.id == article_tags.c.article_id)
+        .where(Article.status == ArticleStatus.PUBLISHED, Article.published_at >= since)
+        .where(Article.published_at < until)
+        .group_by(Tag.id, Tag.slug, Tag.label)
+        .order_by(count.desc(), Tag.slug)
+        .limit(30)
+    )
+    if language is not None:
+        query = query.where(Article.language == language)
+    counts = {(slug, label): number for slug, label, number in session.execute(query)}
+    return tagcloud.weigh(counts, 30)
 
 
 def _walk_statements() -> tuple[Any, ...]:
@@ -167,7 +222,7 @@ def fill(size: int) -> None:
     """``size`` published articles, one in a hundred retracted, three tags each: one of
     six topics ("klimat" on every fifth), two from a long tail where few tags are used
     often and most rarely; "sallsynt" on three of the oldest."""
-    from sqlalchemy import insert, text
+    from sqlalchemy import insert, inspect, text
 
     from newsroom.db import get_engine
     from newsroom.models import Article, Tag, article_tags
@@ -208,21 +263,23 @@ def fill(size: int) -> None:
             connection.execute(insert(Article.__table__), rows[start : start + 5000])
         for start in range(0, len(links), 20000):
             connection.execute(insert(article_tags), links[start : start + 20000])
-        for statement in _migration_fill():
-            connection.execute(text(statement))
+        # A schema before migration 0008_tag_index (bench/rebuild.py's base) lacks them.
+        if inspect(connection).has_table("tag_entries"):
+            for statement in _migration_fill(engine.dialect.name):
+                connection.execute(text(statement))
         # The planner's statistics, as in production; no VACUUM: the visibility map of
         # freshly written tables is empty, the worst case for index-only scans.
         connection.execute(text("ANALYZE"))
 
 
-def _migration_fill() -> list[str]:
+def _migration_fill(dialect: str) -> list[str]:
     """The statements migration 0008_tag_index fills the derived tables with."""
     path = Path(__file__).parent.parent / "newsroom/migrations/versions/0009_tag_index.py"
     spec = importlib.util.spec_from_file_location("tag_index_migration", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return list(module.FILLS)
+    return list(module.fills(dialect))
 
 
 if __name__ == "__main__":

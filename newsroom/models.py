@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Column,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -159,6 +160,22 @@ class TagEntry(Base):
     )
     language: Mapped[str] = mapped_column(String(8))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TagDay(Base):
+    """How many published articles carried a tag on one day (UTC), per language: what
+    the tag cloud sums over its window, instead of counting every article in it.
+
+    Kept by newsroom.tagindex.sync in the transaction that publishes, changes or
+    retracts an article; rows that fall to zero are deleted.
+    """
+
+    __tablename__ = "tag_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    articles: Mapped[int] = mapped_column(Integer)
 
 
 class OutboxEvent(Base):

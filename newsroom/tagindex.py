@@ -1,18 +1,23 @@
 """The tag index (models.TagEntry): each published or retracted article under each of
-its tags, kept in step with the article inside the transaction that changes it.
+its tags, and the counts per tag and day (models.TagDay), kept in step with the article
+inside the transaction that changes it.
 
-Tag feeds read a page of a tag from it (feeds.query); so whatever changes an article's
-status, tags, language, publication or retraction time calls ``sync`` before the commit.
+Tag feeds read a page of a tag from the index (feeds.query), the tag cloud sums the
+days of its window (newsroom.tagcloud); so whatever changes an article's status, tags,
+language, publication or retraction time calls ``sync`` before the commit.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, date, datetime
+from typing import cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from newsroom.models import Article, ArticleStatus, TagEntry
+from newsroom.models import Article, ArticleStatus, TagDay, TagEntry
 
 # The statuses that some feed shows: an entry, or a tombstone.
 INDEXED = (ArticleStatus.PUBLISHED, ArticleStatus.RETRACTED)
@@ -44,6 +49,40 @@ def sync(session: Session, article: Article) -> None:
                 for tag_id, status, language, at in sorted(new)
             ],
         )  # fmt: skip
+    _count_days(session, old, new)
+
+
+_DAYS = cast(Table, TagDay.__table__)
+
+
+def _count_days(session: Session, old: set[_Row], new: set[_Row]) -> None:
+    """Move the day counts by what the article's published rows were and are now."""
+    change: Counter[tuple[date, int, str]] = Counter()
+    for rows, sign in ((old, -1), (new, 1)):
+        for tag_id, status, language, at in rows:
+            if status is ArticleStatus.PUBLISHED:
+                change[(at.astimezone(UTC).date(), tag_id, language)] += sign
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    # In key order, so that two publishes touching the same days lock them in the same
+    # order (PostgreSQL), and one waits instead of both deadlocking.
+    for (day, tag_id, language), articles in sorted(change.items()):
+        if not articles:
+            continue
+        key = {"day": day, "tag_id": tag_id, "language": language}
+        upsert = dialect.insert(_DAYS).values(**key, articles=articles)
+        session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=list(key),
+                set_={"articles": _DAYS.c.articles + upsert.excluded.articles},
+            )
+        )
+        if articles < 0:
+            session.execute(
+                delete(_DAYS).where(
+                    *(_DAYS.c[name] == value for name, value in key.items()),
+                    _DAYS.c.articles <= 0,
+                )
+            )
 
 
 def _rows(article: Article) -> list[_Row]:

@@ -1,8 +1,11 @@
-"""The tag index (models.TagEntry) says what the articles say, after every kind of change,
-and tag feeds and partner feeds read from it the entries that walking the articles finds."""
+"""The tag index (models.TagEntry) and the day counts (models.TagDay) say what the
+articles say, after every kind of change; tag feeds and partner feeds read from the index
+the entries that walking the articles finds, and the tag cloud sums from the day counts
+the cloud that counting the articles gives."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,15 +13,15 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from config import get_settings
 from feeds import query
 from feeds.keys import FeedKey
-from newsroom import articles
+from newsroom import articles, tagcloud
 from newsroom.db import alembic_config, get_engine, session_scope
-from newsroom.models import Article, ArticleStatus, Tag, TagEntry
+from newsroom.models import Article, ArticleStatus, Tag, TagDay, TagEntry, article_tags
 from newsroom.schemas import ArticleIn
 from tests.support import article
 from tests.test_archive import migrate_to
@@ -48,6 +51,24 @@ def index_rows(session: Session) -> set[tuple[Any, ...]]:
 def expected_rows(session: Session) -> set[tuple[Any, ...]]:
     rows = session.execute(_EXPECTED.columns(at=TagEntry.__table__.c.at.type)).all()
     return {(row.id, row.tag_id, row.status, row.language, row.at) for row in rows}
+
+
+def day_counts(session: Session) -> dict[tuple[Any, ...], int]:
+    return {
+        (row.day, row.tag_id, row.language): row.articles
+        for row in session.execute(select(TagDay.__table__))
+    }
+
+
+def expected_day_counts(session: Session) -> dict[tuple[Any, ...], int]:
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for row in session.execute(
+        select(Article.published_at, Article.language, article_tags.c.tag_id)
+        .join(article_tags, article_tags.c.article_id == Article.id)
+        .where(Article.status == ArticleStatus.PUBLISHED)
+    ):
+        counts[(row.published_at.astimezone(UTC).date(), row.tag_id, row.language)] += 1
+    return dict(counts)
 
 
 def publish(session: Session, title: str, **fields: Any) -> Article:
@@ -95,6 +116,7 @@ def test_the_index_follows_every_change(db: str) -> None:
             step(session)
         with session_scope() as session:
             assert index_rows(session) == expected_rows(session), f"after: {name}"
+            assert day_counts(session) == expected_day_counts(session), f"after: {name}"
     with session_scope() as session:
         statuses = {str(row.status) for row in session.execute(select(TagEntry.status))}
         assert statuses == {"published", "retracted"}, "the steps reach both kinds of row"
@@ -106,7 +128,9 @@ def test_the_upgrade_fills_the_index_as_publishing_does(db: str) -> None:
             step(session)
         made = index_rows(session)
         assert len(made) == 5, "published and retracted articles, with three tags and one"
-    # To the revision before the one that makes the tag index.
+        counted = day_counts(session)
+        assert counted
+    # To the revision before the one that makes the tag index and the day counts.
     scripts = ScriptDirectory.from_config(alembic_config(get_engine()))
     before = scripts.get_revision("0008_tag_index").down_revision
     assert isinstance(before, str)
@@ -115,6 +139,7 @@ def test_the_upgrade_fills_the_index_as_publishing_does(db: str) -> None:
         migrate_to("head", command.upgrade)
         with session_scope() as session:
             assert index_rows(session) == made
+            assert day_counts(session) == counted
     finally:
         migrate_to("head", command.upgrade)
 
@@ -125,10 +150,17 @@ def test_a_deleted_tag_or_article_leaves_no_index_rows(db: str) -> None:
         publish(session, "Falu gruva lockar besökare", slug="falun", tags=["Falun"])
     with session_scope() as session:
         session.execute(delete(Tag).where(Tag.slug == "vader"))
+    with session_scope() as session:
+        assert len(index_rows(session)) == 2
+        assert index_rows(session) == expected_rows(session)
+        assert day_counts(session) == expected_day_counts(session)
+    # By hand only: the service retracts articles, it never deletes them. The day counts
+    # keep a deleted article (it was published that day); the feeds lose it.
+    with session_scope() as session:
         session.execute(delete(Article).where(Article.slug == "falun"))
     with session_scope() as session:
-        assert index_rows(session) == expected_rows(session)
         assert len(index_rows(session)) == 1
+        assert index_rows(session) == expected_rows(session)
 
 
 # The walk the index replaces: the tag's articles, found through article_tags.
@@ -218,3 +250,67 @@ def test_sqlite_reads_a_tag_feed_from_the_index(db: str) -> None:
         )
     assert "ix_tag_entries_feed" in plan, plan
     assert "SCAN articles" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+def counted_cloud(
+    session: Session, since: datetime, until: datetime | None, language: str | None, limit: int
+) -> list[tagcloud.CloudTag]:
+    """The cloud as it was counted before the day counts: every article in the window."""
+    count = func.count(Article.id)
+    query = (
+        select(Tag.slug, Tag.label, count)
+        .join(article_tags, article_tags.c.tag_id == Tag.id)
+        .join(Article, Article.id == article_tags.c.article_id)
+        .where(Article.status == ArticleStatus.PUBLISHED, Article.published_at >= since)
+        .group_by(Tag.id, Tag.slug, Tag.label)
+        .order_by(count.desc(), Tag.slug)
+        .limit(limit)
+    )
+    if until is not None:
+        query = query.where(Article.published_at < until)
+    if language is not None:
+        query = query.where(Article.language == language)
+    counts = {(slug, label): number for slug, label, number in session.execute(query)}
+    return tagcloud.weigh(counts, limit)
+
+
+MIDNIGHT = datetime(2026, 12, 5, tzinfo=UTC)
+# (since, until) around NOW (07:00 on the 5th): edges mid-day and at midnight.
+WINDOWS = {
+    "30 days to now": (NOW - timedelta(days=30), None),
+    "from midnight": (MIDNIGHT - timedelta(days=3), None),
+    "mid-day to mid-day": (NOW - timedelta(days=4, hours=5), NOW - timedelta(hours=13)),
+    "midnight to midnight": (MIDNIGHT - timedelta(days=4), MIDNIGHT),
+    "within a day": (MIDNIGHT - timedelta(hours=20), MIDNIGHT - timedelta(hours=3)),
+    "across one midnight": (MIDNIGHT - timedelta(hours=5), NOW),
+    "empty": (NOW, NOW),
+    "future": (NOW + timedelta(days=1), None),
+}
+
+
+def test_the_cloud_is_the_one_counting_the_articles_gives(db: str) -> None:
+    tags = ["Borlänge", "Umeå", "Falun", "Trafik", "Väder", "Tammerfors", "Landsbygd"]
+    with session_scope() as session:
+        for n in range(40):
+            published = NOW - timedelta(hours=(37 * n) % 150)
+            mine = sorted({tags[n % 7], tags[(n * 3) % 5], tags[(n * n) % 7]})
+            language = ["sv", "fi", "nb"][n % 3]
+            publish(session, f"Nyhet nummer {n} från Norden", slug=f"nyhet-{n}", tags=mine,
+                    published_at=published.isoformat(), language=language)  # fmt: skip
+        # Changes that move counts between days, tags and languages, and out of the cloud.
+        change(session, "nyhet-1", published_at=hours_ago(100))
+        change(session, "nyhet-2", tags=["Falun"], language="sv")
+        change(session, "nyhet-3", status="draft")
+        for n in (4, 5, 6):
+            articles.retract(session, f"nyhet-{n}", NOW, GRACE)
+    with session_scope() as session:
+        for name, (since, until) in WINDOWS.items():
+            for language in (None, "sv", "nb", "da"):
+                for limit in (30, 3):
+                    expected = counted_cloud(session, since, until, language, limit)
+                    got = tagcloud.tag_cloud(
+                        session, since=since, until=until, language=language, limit=limit
+                    )
+                    assert got == expected, (name, language, limit)
+        whole = tagcloud.tag_cloud(session, since=NOW - timedelta(days=30))
+        assert len(whole) == len(tags), "every tag counted: the test means something"

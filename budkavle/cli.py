@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from rich.progress import track
+from rich.progress import Progress
 from rich.table import Table
 
 from budkavle import datadir
@@ -168,6 +168,9 @@ def list_articles(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> N
     console.print(table)
 
 
+REBUILD_BATCH = 50  # feeds per transaction of `feeds rebuild`
+
+
 @feeds_app.command("rebuild")
 def feeds_rebuild() -> None:
     """Rebuild every feed from the database (after changing the site name or public URL)."""
@@ -180,9 +183,17 @@ def feeds_rebuild() -> None:
     with session_scope() as session:
         keys = all_keys(session)
     changed: list[str] = []
-    for key in track(keys, description="Rebuilding feeds", console=console):
-        with session_scope() as session:
-            changed += list(refresh(session, key, settings))
+    # A transaction per batch of feeds, not per feed: with thousands of tags, the commits
+    # (a WAL flush each on PostgreSQL) cost more than the feeds. A batch is small enough
+    # that SQLite's write lock, held for the whole of it, is let go within a second.
+    batches = [keys[n : n + REBUILD_BATCH] for n in range(0, len(keys), REBUILD_BATCH)]
+    with Progress(console=console) as progress:
+        task = progress.add_task("Rebuilding feeds", total=len(keys))
+        for batch in batches:
+            with session_scope() as session:
+                for key in batch:
+                    changed += list(refresh(session, key, settings))
+                    progress.advance(task)
     announce_feeds(CHANGES_CHANNEL, changed)
     console.print(f"{len(keys)} feeds checked, {len(changed)} documents changed.")
 

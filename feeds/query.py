@@ -28,7 +28,19 @@ from newsroom.models import ArchiveSlot, Article, ArticleStatus, TagEntry, artic
 from newsroom.models import Tag as TagRow
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TAG_ID = select(TagRow.id).where(TagRow.slug == bindparam("value"))
+_TAG = select(TagRow.id, TagRow.label).where(TagRow.slug == bindparam("value"))
+
+
+def _tag(session: Session, slug: str) -> tuple[int, str] | None:
+    """The id and label of the tag ``slug``, read once per session: a refresh needs them
+    three times (slots, entries, title), and a rebuild's batch has a feed per tag."""
+    known: dict[str, tuple[int, str]] = session.info.setdefault("feeds.tags", {})
+    if slug not in known:
+        row = session.execute(_TAG, {"value": slug}).first()
+        if row is None:  # not remembered: the tag may be made later in the session
+            return None
+        known[slug] = (row.id, row.label)
+    return known[slug]
 
 
 def current(session: Session, key: FeedKey, settings: Settings) -> FeedDocument:
@@ -214,7 +226,8 @@ def _newest_tagged(
     each reading at most ``size`` rows."""
     newest: set[tuple[datetime, int]] = set()
     for tag in tags:
-        params: dict[str, Any] = {"tag": session.scalar(_TAG_ID, {"value": tag}), "size": size}
+        found = _tag(session, tag)
+        params: dict[str, Any] = {"tag": found[0] if found else None, "size": size}
         for language in languages or [""]:
             statement = _TAGGED_IN_LANGUAGE if language else _TAGGED
             params["language"] = language
@@ -319,8 +332,8 @@ def _document(
 
 def _title(session: Session, key: FeedKey, settings: Settings) -> str:
     if key.kind == "tags":
-        label = session.scalar(select(TagRow.label).where(TagRow.slug == key.value))
-        return f"{settings.site_name} – {label or key.value}"
+        found = _tag(session, key.value)
+        return f"{settings.site_name} – {found[1] if found else key.value}"
     if key.kind == "lang":
         return f"{settings.site_name} – {language_name(key.value)}"
     return settings.site_name
@@ -351,7 +364,8 @@ def feed_params(session: Session, key: FeedKey) -> dict[str, Any]:
     """
     params: dict[str, Any] = {"value": key.value}
     if key.kind == "tags":
-        params["tag"] = session.scalar(_TAG_ID, params)
+        found = _tag(session, key.value)
+        params["tag"] = found[0] if found else None
     return params
 
 

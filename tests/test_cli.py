@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
 from budkavle.cli import app
@@ -136,3 +136,38 @@ def test_a_bad_setting_is_named(db: str, monkeypatch: pytest.MonkeyPatch) -> Non
         get_settings.cache_clear()
     assert result.exit_code == 2
     assert "BUDKAVLE_FEED_SIZE" in result.output
+
+
+def test_feeds_rebuild_in_batches_builds_every_feed_as_a_refresh_does(db: str) -> None:
+    """More tags than a batch of the rebuild holds: every feed, the same bytes as
+    refreshing each feed on its own."""
+    from datetime import timedelta
+
+    from budkavle.cli import REBUILD_BATCH
+    from config import get_settings
+    from feeds.refresh import all_keys, refresh
+    from newsroom import articles
+    from newsroom.models import ArchiveSlot, FeedDocumentRow, utcnow
+    from newsroom.schemas import ArticleIn
+    from tests.support import article
+
+    places = [f"Ort {n}" for n in range(REBUILD_BATCH + 7)]
+    with session_scope() as session:
+        for n in range(0, len(places), 3):
+            data = ArticleIn(**article(title=f"Nytt från {places[n]}", tags=places[n : n + 3]))
+            articles.create(session, data, utcnow(), timedelta(seconds=1))
+        keys = all_keys(session)
+    assert len(keys) > REBUILD_BATCH + 1
+    rebuilt = runner.invoke(app, ["feeds", "rebuild"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert f"{len(keys)} feeds checked, {3 * len(keys)} documents changed" in rebuilt.output
+    with session_scope() as session:
+        batched = dict(session.execute(select(FeedDocumentRow.path, FeedDocumentRow.body)).all())
+        session.execute(delete(FeedDocumentRow))
+        session.execute(delete(ArchiveSlot))
+    for key in keys:
+        with session_scope() as session:
+            refresh(session, key, get_settings())
+    with session_scope() as session:
+        alone = dict(session.execute(select(FeedDocumentRow.path, FeedDocumentRow.body)).all())
+    assert batched == alone

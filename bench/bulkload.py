@@ -11,14 +11,17 @@ rows in a table this loader does not know. When it fails, teach this file what t
 code writes.
 
 Tables it fills: articles, tags, article_tags, outbox_events (handled, with positions),
-archive_slots. Partners are registered after a fill, so no partner_deliveries.
+archive_slots, and the tag index and day counts (tag_entries, tag_days, as
+newsroom.tagindex.sync keeps them). Partners are registered after a fill, so no
+partner_deliveries.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, timedelta
 from functools import cache
 from typing import Any
 
@@ -26,7 +29,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from feeds.keys import touched_by
-from newsroom import articles, outbox
+from newsroom import articles, outbox, tagindex
 from newsroom.models import (
     ArchiveSlot,
     Article,
@@ -34,6 +37,7 @@ from newsroom.models import (
     EventKind,
     OutboxEvent,
     Tag,
+    TagEntry,
     article_tags,
 )
 from newsroom.schemas import ArticleIn
@@ -42,6 +46,7 @@ from newsroom.text import make_slug
 # The tables this loader writes; growth.py --check names any other table in which the
 # real path wrote rows.
 FILLS = {"articles", "tags", "article_tags", "outbox_events", "archive_slots"}
+FILLS |= {"tag_entries", "tag_days"}
 
 
 class Loader:
@@ -71,10 +76,18 @@ class Loader:
             insert(Article).returning(Article.id, sort_by_parameter_order=True),
             [_columns(article) for article in made],
         ).all()
-        links, events, slots = [], [], []
+        links, events, slots, entries = [], [], [], []
+        days: Counter[tagindex.DayKey] = Counter()
         for article, article_id in zip(made, ids, strict=True):
             article.id = article_id
             links += [{"article_id": article_id, "tag_id": tag.id} for tag in article.tags]
+            assert article.published_at is not None
+            for tag in article.tags:
+                entries.append(
+                    {"article_id": article_id, "tag_id": tag.id, "status": article.status,
+                     "language": article.language, "at": article.published_at}
+                )  # fmt: skip
+                days[(article.published_at.astimezone(UTC).date(), tag.id, article.language)] += 1
             now = article.created_at
             handled = now + timedelta(seconds=1)
             self.position += 1
@@ -98,9 +111,13 @@ class Loader:
                 slots.append(
                     {"feed_key": feed, "position": self.slots[feed], "article_id": article_id}
                 )
-        for table, rows in ((article_tags, links), (OutboxEvent, events), (ArchiveSlot, slots)):
+        for table, rows in (
+            (article_tags, links), (OutboxEvent, events), (ArchiveSlot, slots),
+            (TagEntry, entries),
+        ):  # fmt: skip
             if rows:  # an empty list would be one row of defaults
                 session.execute(insert(table), rows)
+        tagindex.add_days(session, days)
 
     def _article(self, data: ArticleIn) -> Article:
         """A transient Article as create() leaves it (status published, version 1)."""

@@ -10,6 +10,7 @@ language, publication or retraction time calls ``sync`` before the commit.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import cast
 
@@ -23,6 +24,7 @@ from newsroom.models import Article, ArticleStatus, TagDay, TagEntry
 INDEXED = (ArticleStatus.PUBLISHED, ArticleStatus.RETRACTED)
 
 _Row = tuple[int, ArticleStatus, str, datetime]  # tag_id, status, language, at
+DayKey = tuple[date, int, str]  # day (UTC), tag_id, language
 
 
 def sync(session: Session, article: Article) -> None:
@@ -57,32 +59,46 @@ _DAYS = cast(Table, TagDay.__table__)
 
 def _count_days(session: Session, old: set[_Row], new: set[_Row]) -> None:
     """Move the day counts by what the article's published rows were and are now."""
-    change: Counter[tuple[date, int, str]] = Counter()
+    change: Counter[DayKey] = Counter()
     for rows, sign in ((old, -1), (new, 1)):
         for tag_id, status, language, at in rows:
             if status is ArticleStatus.PUBLISHED:
                 change[(at.astimezone(UTC).date(), tag_id, language)] += sign
+    add_days(session, change)
+
+
+def add_days(session: Session, change: Mapping[DayKey, int]) -> None:
+    """Add ``change`` to the day counts (one statement), and delete those that reach zero.
+
+    In key order, so that two publishes touching the same days lock them in the same
+    order (PostgreSQL), and one waits instead of both deadlocking. A bulk load of
+    published articles (bench/bulkload.py) adds its batches' counts with it too.
+    """
+    rows = [
+        {"day": day, "tag_id": tag_id, "language": language, "articles": articles}
+        for (day, tag_id, language), articles in sorted(change.items())
+        if articles
+    ]
+    if not rows:
+        return
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    # In key order, so that two publishes touching the same days lock them in the same
-    # order (PostgreSQL), and one waits instead of both deadlocking.
-    for (day, tag_id, language), articles in sorted(change.items()):
-        if not articles:
-            continue
-        key = {"day": day, "tag_id": tag_id, "language": language}
-        upsert = dialect.insert(_DAYS).values(**key, articles=articles)
+    for start in range(0, len(rows), 2000):  # within both databases' parameter limits
+        upsert = dialect.insert(_DAYS).values(rows[start : start + 2000])
         session.execute(
             upsert.on_conflict_do_update(
-                index_elements=list(key),
+                index_elements=["day", "tag_id", "language"],
                 set_={"articles": _DAYS.c.articles + upsert.excluded.articles},
             )
         )
-        if articles < 0:
-            session.execute(
-                delete(_DAYS).where(
-                    *(_DAYS.c[name] == value for name, value in key.items()),
-                    _DAYS.c.articles <= 0,
-                )
+    for day, tag_id, language in (key for key, articles in change.items() if articles < 0):
+        session.execute(
+            delete(_DAYS).where(
+                _DAYS.c.day == day,
+                _DAYS.c.tag_id == tag_id,
+                _DAYS.c.language == language,
+                _DAYS.c.articles <= 0,
             )
+        )
 
 
 def _rows(article: Article) -> list[_Row]:

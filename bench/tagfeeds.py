@@ -274,7 +274,7 @@ def fill(size: int) -> None:
 
 def _migration_fill(dialect: str) -> list[str]:
     """The statements migration 0008_tag_index fills the derived tables with."""
-    path = Path(__file__).parent.parent / "newsroom/migrations/versions/0009_tag_index.py"
+    path = Path(__file__).parent.parent / "newsroom/migrations/versions/0010_tag_index.py"
     spec = importlib.util.spec_from_file_location("tag_index_migration", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

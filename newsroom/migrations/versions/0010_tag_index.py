@@ -1,7 +1,7 @@
 """tag index: tag feeds read their newest entries from an index
 
 Revision ID: 0008_tag_index
-Revises: 0008_outbox_horizon
+Revises: 0009_first_position
 Create Date: 2026-12-05 07:00:00
 
 A tag feed walked the articles newest first through a correlated subquery until it had
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_tag_index"
-down_revision: str | None = "0008_outbox_horizon"
+down_revision: str | None = "0009_first_position"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

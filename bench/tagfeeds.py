@@ -2,7 +2,7 @@
 
 Fills a fresh database (SQLite, or PostgreSQL's bench database) to each size with a
 bulk fill (rows as newsroom.articles.create makes them: articles, tags, article_tags,
-and the tag index filled by migration 0008_tag_index's own statements), then times,
+and the tag index filled by migration 0010_tag_index's own statements), then times,
 for a common tag (every fifth article) and a rare one (three old articles):
 
 - *walk*: the statements tag feeds used before the index (newest entries and the
@@ -263,7 +263,7 @@ def fill(size: int) -> None:
             connection.execute(insert(Article.__table__), rows[start : start + 5000])
         for start in range(0, len(links), 20000):
             connection.execute(insert(article_tags), links[start : start + 20000])
-        # A schema before migration 0008_tag_index (bench/rebuild.py's base) lacks them.
+        # A schema before migration 0010_tag_index (bench/rebuild.py's base) lacks them.
         if inspect(connection).has_table("tag_entries"):
             for statement in _migration_fill(engine.dialect.name):
                 connection.execute(text(statement))
@@ -273,7 +273,7 @@ def fill(size: int) -> None:
 
 
 def _migration_fill(dialect: str) -> list[str]:
-    """The statements migration 0008_tag_index fills the derived tables with."""
+    """The statements migration 0010_tag_index fills the derived tables with."""
     path = Path(__file__).parent.parent / "newsroom/migrations/versions/0010_tag_index.py"
     spec = importlib.util.spec_from_file_location("tag_index_migration", path)
     assert spec is not None and spec.loader is not None

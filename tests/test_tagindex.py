@@ -132,7 +132,7 @@ def test_the_upgrade_fills_the_index_as_publishing_does(db: str) -> None:
         assert counted
     # To the revision before the one that makes the tag index and the day counts.
     scripts = ScriptDirectory.from_config(alembic_config(get_engine()))
-    before = scripts.get_revision("0008_tag_index").down_revision
+    before = scripts.get_revision("0010_tag_index").down_revision
     assert isinstance(before, str)
     migrate_to(before, command.downgrade)
     try:

@@ -1,6 +1,6 @@
 """tag index: tag feeds read their newest entries from an index
 
-Revision ID: 0008_tag_index
+Revision ID: 0010_tag_index
 Revises: 0009_first_position
 Create Date: 2026-12-05 07:00:00
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_tag_index"
+revision: str = "0010_tag_index"
 down_revision: str | None = "0009_first_position"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

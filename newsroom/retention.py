@@ -14,27 +14,23 @@ outbox was 243 MB of an 813 MB database. Who reads an event, and for how long:
   replay of a delivery whose event was slimmed;
 - the partner delivery log (``partners.log``): a finished delivery is kept
   BUDKAVLE_PARTNER_LOG_RETENTION_DAYS, and its event with it, slimmed to ids;
-- digests: ``editions.new_articles`` reads PUBLISHED events (article_id, kind, position;
-  ``_immediate_slot`` their created_at too) and counts an article as new by its *first*
-  publication, ``min(position) > after``. Deleting a first publication would make an
-  article that is unpublished and published again later look new to every subscriber,
-  whatever their digest cursor; so a PUBLISHED event is slimmed (those columns stay),
-  never deleted, as long as digests read publications from the outbox.
+- digests: not the old ones. An article is new by ``Article.first_position`` (kept on
+  the article across unpublish and republish), and ``editions._immediate_slot`` reads
+  only publications after the immediate subscribers' cursors, minutes old.
 
 The rule, for each handled event created before the retention, walking positions upward
 from the horizon (never to the newest position: ``outbox.last_position`` reads it):
 
 ====================================================  ==========================
 a pending partner delivery refers to it               kept whole
-it is a publication, or a delivery in the log refers  slimmed: ``payload = {}``
-to it
+a delivery in the log refers to it                    slimmed: ``payload = {}``
 anything else                                         deleted
 ====================================================  ==========================
 
 and the horizon moves past it in the same transaction, so the pull API never sees a
 pruned event without also seeing the horizon that tells it so. Then the log: finished
 deliveries older than their retention are deleted with their attempts, and the events
-below the horizon they held go by the same rule (deleted, or a publication slimmed).
+below the horizon they held go by the same rule (deleted).
 
 Each step is a batch of ``BATCH`` rows in its own short transaction, under the lock a
 replay takes too (so a replay never sends an event that is being slimmed). On SQLite the
@@ -233,7 +229,7 @@ def _apply(
             )
         )
     )
-    gone = [i for i, kind in events if kind is not EventKind.PUBLISHED and i not in in_log]
+    gone = [i for i, _ in events if i not in in_log]
     slim = [i for i, _ in events if i not in pending and i not in gone and i not in slim_already]
     if gone:
         session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(gone)))

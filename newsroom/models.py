@@ -94,6 +94,8 @@ class Article(Base):
     __tablename__ = "articles"
     __table_args__ = (
         Index("ix_articles_status_published", "status", "published_at"),
+        # A language feed's entries and tombstones: one range each (migration 0011).
+        Index("ix_articles_language_feed", "status", "language", "published_at"),
         # Per language, as digests ask: "new in Swedish since P" is one range of it.
         Index("ix_articles_first_position", "language", "first_position"),
     )

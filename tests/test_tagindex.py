@@ -314,3 +314,21 @@ def test_the_cloud_is_the_one_counting_the_articles_gives(db: str) -> None:
                     assert got == expected, (name, language, limit)
         whole = tagcloud.tag_cloud(session, since=NOW - timedelta(days=30))
         assert len(whole) == len(tags), "every tag counted: the test means something"
+
+
+@pytest.mark.parametrize("status", [ArticleStatus.PUBLISHED, ArticleStatus.RETRACTED])
+def test_sqlite_reads_a_language_feed_from_its_index(db: str, status: ArticleStatus) -> None:
+    """Entries and tombstones of one language are one range of ix_articles_language_feed,
+    not every article of the language (97 ms a publish at 500k articles)."""
+    if db != "sqlite":
+        pytest.skip("PostgreSQL's plans for tables this small are no evidence; see bench/")
+    statement = query.selection("lang", status).order_by(*query.newest_first("lang", status))
+    compiled = statement.params(value="sv").limit(50).compile(
+        get_engine(), compile_kwargs={"literal_binds": True}
+    )
+    with get_engine().connect() as connection:
+        plan = " / ".join(
+            row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+        )
+    assert "ix_articles_language_feed (status=? AND language=?)" in plan, plan
+    assert "SCAN articles" not in plan, plan

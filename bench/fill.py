@@ -313,7 +313,17 @@ class Cache:
                     conn.execute(f'DROP DATABASE "{old}" WITH (FORCE)')
             partial = f"{cached_name}_partial"
             _recreate(self.postgres_url, partial)
-            rate = _fill_new(url.set(database=partial).render_as_string(False), spec, mode)
+            filled = url.set(database=partial).render_as_string(False)
+            rate = _fill_new(filled, spec, mode)
+            # The planner's statistics, as autovacuum would have made them by now on a
+            # newsroom that grew over years: without them PostgreSQL guessed 125 published
+            # articles of 50,000 and read all of them for the "all" feed (77 ms a publish).
+            # A copy made from the cache takes them along.
+            with psycopg.connect(
+                make_url(filled).set(drivername="postgresql").render_as_string(hide_password=False),
+                autocommit=True,
+            ) as conn:
+                conn.execute("ANALYZE")
             with _admin(self.postgres_url) as conn:
                 conn.execute(f'ALTER DATABASE "{partial}" RENAME TO "{cached_name}"')
         _recreate(self.postgres_url, str(url.database), template=cached_name)

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     admin_token: str = Field("", description="Bearer token of the admin API; default generated.")
     site_name: str = Field("Budkavle", description="Name shown in feeds and emails.")
     default_language: str = Field("sv", description="Language of the site and mixed feeds.")
+    # The newsroom's identity on its pages and in its emails. CAN-SPAM (15 U.S.C. 7704)
+    # asks every commercial email for the sender's valid postal address.
+    logo_url: str = Field("", description="Masthead logo (https URL); empty: the name alone.")
+    accent_color: str = Field("#9b1c1c", description="Masthead and link colour, #rrggbb.")
+    publisher_name: str = Field("", description="Publisher in page and email footers.")
+    publisher_address: str = Field("", description="Publisher's postal address in footers.")
     languages: str = Field(
         "sv,fi,nb,nn,no,da,is,en,se",
         description="Comma-separated language codes an article may have.",
@@ -178,6 +184,20 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo_url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL or empty")
+        return value
+
+    @field_validator("accent_color")
+    @classmethod
+    def _accent_color(cls, value: str) -> str:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError(f"must be a colour like #9b1c1c, got {value!r}")
+        return value.lower()
 
     @field_validator("time_zone")
     @classmethod

@@ -18,6 +18,9 @@ from config import Settings, SettingsError, load_settings
         pytest.param("BUDKAVLE_TIME_ZONE", "Europe/Borlänge", "unknown time zone", id="zone"),
         pytest.param("BUDKAVLE_LANGUAGES", " , ", "at least one", id="languages"),
         pytest.param("BUDKAVLE_LOG_LEVEL", "chatty", "DEBUG", id="log-level"),
+        pytest.param("BUDKAVLE_ACCENT_COLOR", "röd", "#9b1c1c", id="accent-colour"),
+        pytest.param("BUDKAVLE_ACCENT_COLOR", "#9b1c1c;x", "#9b1c1c", id="accent-injection"),
+        pytest.param("BUDKAVLE_LOGO_URL", "javascript:alert(1)", "http", id="logo-url"),
     ],
 )
 def test_a_bad_value_names_the_variable(

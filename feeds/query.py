@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from config import Settings
 from feeds.keys import FeedKey
 from feeds.model import Entry, FeedDocument, Image, Links, Tag, Tombstone
+from newsroom import urls
 from newsroom.languages import language_name
 from newsroom.models import ArchiveSlot, Article, ArticleStatus, TagEntry, article_tags
 from newsroom.models import Tag as TagRow
@@ -62,9 +63,9 @@ def current(session: Session, key: FeedKey, settings: Settings) -> FeedDocument:
         entries += _entries(session, _unarchived(key.kind), more, settings)
     base = _feeds_base(settings)
     links = Links(
-        home=settings.public_url + "/",
+        home=urls.home_url(settings),
         self_url=key.urls(base),
-        hub=settings.public_url + "/websub",
+        hub=urls.hub_url(settings),
         prev_archive=key.urls(base, full_pages) if full_pages else None,
     )
     # A retraction changes every format, Atom's tombstones or not: Last-Modified must move.
@@ -112,9 +113,9 @@ def archive_page(
     gone = session.execute(statements.gone, params).all()
     base = _feeds_base(settings)
     links = Links(
-        home=settings.public_url + "/",
+        home=urls.home_url(settings),
         self_url=key.urls(base, page),
-        hub=settings.public_url + "/websub",
+        hub=urls.hub_url(settings),
         current=key.urls(base),
         prev_archive=key.urls(base, page - 1) if page > 1 else None,
         next_archive=key.urls(base, page + 1) if page < full_pages else None,
@@ -203,9 +204,9 @@ def for_partner(
     )
     base = f"{settings.public_url}/api/partner/feed"
     links = Links(
-        home=settings.public_url + "/",
+        home=urls.home_url(settings),
         self_url={fmt: f"{base}.{fmt}" for fmt in ("atom", "rss", "json")},
-        hub=settings.public_url + "/websub",
+        hub=urls.hub_url(settings),
     )
     return FeedDocument(
         feed_id=base,
@@ -313,7 +314,7 @@ def article_url(article: Article, settings: Settings) -> str:
 
 def article_url_for(canonical_url: str | None, slug: str, settings: Settings) -> str:
     """The newsroom's own page when it gave one, else ours."""
-    return canonical_url or f"{settings.public_url}/articles/{slug}"
+    return canonical_url or urls.article_url(slug, settings)
 
 
 def _document(
@@ -330,7 +331,7 @@ def _document(
     stamps = [e.updated for e in entries] + [t.when for t in tombstones or []] + (newest or [])
     title = _title(session, key, settings)
     return FeedDocument(
-        feed_id=f"{settings.public_url}/feeds/{key}",
+        feed_id=urls.feed_url(str(key), settings),
         title=title,
         subtitle=title,
         language=key.value if key.kind == "lang" else settings.default_language,

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from newsroom import urls
 from newsroom.db import lock
 from newsroom.models import WebSubIntent, WebSubPush, WebSubSubscription
 from newsroom.outbox import backoff  # one retry curve: 10 s, doubling, at most an hour
@@ -52,11 +53,11 @@ class Intent:
 
 
 def hub_url(public_url: str) -> str:
-    return f"{public_url}/websub"
+    return public_url + urls.HUB_PATH
 
 
 def topic_url(public_url: str, topic: str) -> str:
-    return f"{public_url}/feeds/{topic}"
+    return f"{public_url}{urls.FEEDS_PATH}/{topic}"
 
 
 def lease_for(requested: int | None, default: int, maximum: int) -> int:

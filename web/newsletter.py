@@ -15,16 +15,17 @@ from config import get_settings
 from email_templates.render import render_digest
 from newsroom.db import session_scope
 from newsroom.models import Edition, EditionSegment
+from newsroom.urls import NEWSLETTER_PATH
 from web.pages import templates
 from web.params import RowId
-from worker.digest import ARCHIVE_PATH, digest_content, zone_of
+from worker.digest import digest_content, zone_of
 
 router = APIRouter(include_in_schema=False)
 
 ARCHIVE_SIZE = 100
 
 
-@router.get(ARCHIVE_PATH, response_class=HTMLResponse)
+@router.get(NEWSLETTER_PATH, response_class=HTMLResponse)
 def archive(request: Request) -> HTMLResponse:
     settings = get_settings()
     with session_scope() as session:
@@ -50,7 +51,7 @@ def archive(request: Request) -> HTMLResponse:
     )
 
 
-@router.get(ARCHIVE_PATH + "/{segment_id}", response_class=HTMLResponse)
+@router.get(NEWSLETTER_PATH + "/{segment_id}", response_class=HTMLResponse)
 def edition_page(segment_id: RowId) -> HTMLResponse:
     settings = get_settings()
     with session_scope() as session:

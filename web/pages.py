@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from config import get_settings
+from newsroom import urls
 from newsroom.db import session_scope
 from newsroom.models import Article, ArticleStatus
 
@@ -39,7 +40,7 @@ def home(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(request, "home.html", _context(articles=latest))
 
 
-@router.get("/articles/{slug}", response_class=HTMLResponse)
+@router.get(urls.ARTICLES_PATH + "/{slug}", response_class=HTMLResponse)
 def article_page(request: Request, slug: str) -> HTMLResponse:
     with session_scope() as session:
         article = session.scalar(select(Article).where(Article.slug == slug))

@@ -15,14 +15,13 @@ from sqlalchemy.orm import Session
 from config import Settings
 from email_templates.render import DigestArticle, DigestContent, RenderedEmail, render_digest
 from feeds.query import article_url_for
-from newsroom import editions, tagcloud
+from newsroom import editions, tagcloud, urls
 from newsroom.db import get_engine, read_scope, session_scope
 from newsroom.editions import Segment, Slot
 from newsroom.models import Article, ArticleStatus, Edition, EditionSegment, utcnow
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_PATH = "/newsletter"
 
 Batch = tuple[int, int]  # (edition id, batch number)
 
@@ -313,8 +312,8 @@ def digest_content(
         articles=articles,
         latest=latest,
         cloud=cloud,
-        view_url=f"{settings.public_url}{ARCHIVE_PATH}/{segment_id}",
-        archive_url=f"{settings.public_url}{ARCHIVE_PATH}",
+        view_url=urls.edition_url(segment_id, settings),
+        archive_url=urls.newsletter_url(settings),
     )
 
 

@@ -28,6 +28,44 @@ TITLES = {
     "is": "Ungir listamenn frá Reykjavík og Tromsø skiptast á vinnustofum",
 }
 BORLANGE = "Borlänge kommun – samhällsbyggnad"
+ARTICLE_FIELDS = {
+    "id",
+    "slug",
+    "title",
+    "status",
+    "version",
+    "language",
+    "tags",
+    "authors",
+    "published_at",
+    "updated_at",
+}
+EDITION_FIELDS = {
+    "id",
+    "key",
+    "planned_at",
+    "recipients",
+    "sent",
+    "queued",
+    "failed",
+    "finished_at",
+}
+PARTNER_FIELDS = {
+    "id",
+    "name",
+    "state",
+    "disabled_reason",
+    "disabled_at",
+    "failing_since",
+    "tags",
+    "languages",
+    "webhook_url",
+    "pull",
+    "created_at",
+}
+SUBSCRIBER_FIELDS = {"id", "email", "status", "language", "frequency", "tags", "time_zone",
+                     "consent_at", "consent_form", "confirmed_at", "unsubscribed_at",
+                     "failures", "created_at"}  # fmt: skip
 
 
 def check(output: str, width: int, headers: list[str], values: list[str]) -> list[str]:
@@ -85,18 +123,7 @@ def test_articles_json(newsroom: dict[str, str]) -> None:
     listed = records(result.stdout)
     assert len(listed) == 2
     newest = listed[0]
-    assert set(newest) == {
-        "id",
-        "slug",
-        "title",
-        "status",
-        "version",
-        "language",
-        "tags",
-        "authors",
-        "published_at",
-        "updated_at",
-    }
+    assert set(newest) == ARTICLE_FIELDS
     assert newest["title"] == TITLES["is"] and newest["slug"] == newsroom["is"]
     assert newest["status"] == "published" and newest["version"] == 1
     assert newest["tags"] == ["borlange", "nordiskt-samarbete"]
@@ -176,19 +203,7 @@ def test_partners_list_json_names_no_secret(registered: None) -> None:
     by_name = {item["name"]: item for item in records(result.stdout)}
     assert list(by_name) == [BORLANGE, "Tampereen kaupunki", "Tromsø kommune"]
     borlange, tampere, tromso = by_name.values()
-    assert set(borlange) == {
-        "id",
-        "name",
-        "state",
-        "disabled_reason",
-        "disabled_at",
-        "failing_since",
-        "tags",
-        "languages",
-        "webhook_url",
-        "pull",
-        "created_at",
-    }
+    assert set(borlange) == PARTNER_FIELDS
     assert (borlange["tags"], borlange["languages"]) == (["borlange"], ["sv"])
     assert borlange["webhook_url"] == "http://127.0.0.1:9/budkavle/borlange"
     assert tampere["webhook_url"] is None and tampere["pull"] is True
@@ -288,21 +303,7 @@ def test_subscribers_list_json_fields_and_paging(readers: None) -> None:
     result = run_at(80, "subscribers", "list", "--json", "--limit", "1", "--frequency", "weekly")
     assert result.exit_code == 0, result.output
     (lena,) = records(result.stdout)
-    assert set(lena) == {
-        "id",
-        "email",
-        "status",
-        "language",
-        "frequency",
-        "tags",
-        "time_zone",
-        "consent_at",
-        "consent_form",
-        "confirmed_at",
-        "unsubscribed_at",
-        "failures",
-        "created_at",
-    }
+    assert set(lena) == SUBSCRIBER_FIELDS
     assert (lena["email"], lena["status"], lena["frequency"]) == (LENA, "active", "weekly")
     assert lena["tags"] == ["borlange", "nordiskt-samarbete"]
     assert is_utc(lena["consent_at"]) and lena["unsubscribed_at"] is None
@@ -339,16 +340,7 @@ def test_digest_status_json(mail: SmtpSink) -> None:
     result = run_at(80, "digest", "status", "--json")
     assert result.exit_code == 0, result.output
     (edition,) = records(result.stdout)
-    assert set(edition) == {
-        "id",
-        "key",
-        "planned_at",
-        "recipients",
-        "sent",
-        "queued",
-        "failed",
-        "finished_at",
-    }
+    assert set(edition) == EDITION_FIELDS
     assert (edition["recipients"], edition["sent"], edition["queued"], edition["failed"]) == (
         2,
         2,
@@ -381,3 +373,18 @@ def test_errors_go_to_stderr_with_an_exit_code(db: str, args: list[str], message
     assert result.exit_code == 2
     assert result.stdout == ""
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "fields"),
+    [
+        pytest.param("articles --json", ARTICLE_FIELDS, id="articles"),
+        pytest.param("digest status --json", EDITION_FIELDS, id="digest-status"),
+        pytest.param("partners list --json", PARTNER_FIELDS, id="partners"),
+        pytest.param("subscribers list --json", SUBSCRIBER_FIELDS, id="subscribers"),
+    ],
+)
+def test_the_readme_documents_each_json_field(command: str, fields: set[str]) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith(f"| `{command}` |"))
+    assert set(re.findall(r"`(\w+)`", row)) == fields

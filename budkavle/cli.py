@@ -15,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import Progress
-from rich.table import Table
 
 from budkavle import datadir
+from budkavle.articles_cli import articles_command
 from budkavle.bounces_cli import bounces_command
 from budkavle.digest_cli import app as digest_app
 from budkavle.markdown_files import FileError, read_article
@@ -38,6 +38,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(partners_app, name="partners")
 app.add_typer(subscribers_app, name="subscribers")
 app.command("bounces")(bounces_command)
+app.command("articles")(articles_command)
 app.add_typer(digest_app, name="digest")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # error lines stay whole, to copy
@@ -150,22 +151,6 @@ def demo() -> None:
     failed = _publish(sorted(folder.glob("*.md")))
     console.print(f"Feeds: {get_settings().public_url}/feeds/all.atom  (.rss, .json)")
     raise typer.Exit(1 if failed else 0)
-
-
-@app.command("articles")
-def list_articles(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
-    """The newest articles, with their status and version."""
-    migrate()
-    table = Table("status", "v", "lang", "published", "title")
-    table.add_column("slug", no_wrap=True)  # the handle to copy into the next command
-    with session_scope() as session:
-        for article in articles.listing(session, limit=limit):
-            when = article.published_at
-            table.add_row(
-                article.status, str(article.version), article.language,
-                when.strftime("%Y-%m-%d %H:%M") if when else "", article.title, article.slug,
-            )  # fmt: skip
-    console.print(table)
 
 
 REBUILD_BATCH = 50  # feeds per transaction of `feeds rebuild`

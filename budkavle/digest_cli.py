@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from sqlalchemy import func, select
 
+from budkavle.tables import Column, JsonOption, print_json, show, when
 from config import get_settings
 from email_templates.render import render_digest
 from newsroom import editions, outbox
@@ -99,29 +99,53 @@ def send(
 def status(
     limit: Annotated[int, typer.Option(min=1, help="How many editions to list.")] = 10,
     follow: Annotated[bool, typer.Option(help="Show progress bars until sending ends.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The newest editions and their deliveries: sent, queued, failed."""
+    if follow and as_json:
+        err.print("[red]✗[/red] --follow draws progress bars for people; leave it out with "
+                  "--json, and run the command again to see how sending went on")  # fmt: skip
+        raise typer.Exit(2)
     migrate()
     with session_scope() as session:
         rows = editions.progress(session, limit=limit)
-    table = Table("id")
-    table.add_column("edition", no_wrap=True)
-    for name in ("planned", "recipients", "sent", "queued", "failed", "done"):
-        table.add_column(name)
-    for row in rows:
-        table.add_row(
-            str(row.edition_id),
-            row.key,
-            f"{row.planned_at:%Y-%m-%d %H:%M}",
-            str(row.recipients),
-            str(row.sent),
-            str(row.queued),
-            str(row.failed),
-            f"{row.finished_at:%H:%M:%S}" if row.finished_at else "…",
-        )
-    console.print(table)
+    if as_json:
+        print_json(_record(row) for row in rows)
+        return
+    show([_record(row) for row in rows], STATUS_LAYOUTS)
     if follow:
         _follow([row.edition_id for row in rows if row.finished_at is None and row.queued])
+
+
+def _record(row: editions.Progress) -> dict[str, Any]:
+    """One edition as `budkavle digest status --json` gives it."""
+    return {
+        "id": row.edition_id,
+        "key": row.key,
+        "planned_at": row.planned_at,
+        "recipients": row.recipients,
+        "sent": row.sent,
+        "queued": row.queued,
+        "failed": row.failed,
+        "finished_at": row.finished_at,
+    }
+
+
+def _count(header: str, field: str) -> Column:
+    return Column(header, lambda r: str(r[field]), right=True)
+
+
+ID = _count("id", "id")
+EDITION = Column("edition", lambda r: r["key"], fold=True, least=30)
+PLANNED = Column("planned", lambda r: when(r["planned_at"]))
+COUNTS = tuple(_count(name, name) for name in ("recipients", "sent", "queued", "failed"))
+FINISHED = Column("finished", lambda r: when(r["finished_at"], empty="not yet"))
+# Widest first: the terminal's width picks the first that fits.
+STATUS_LAYOUTS = (
+    (ID, EDITION, PLANNED, *COUNTS, FINISHED),
+    (ID, EDITION, PLANNED, *COUNTS),
+    (ID, EDITION, *COUNTS),
+)
 
 
 def _follow(edition_ids: list[int]) -> None:

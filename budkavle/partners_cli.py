@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from budkavle.tables import Column, JsonOption, Record, print_json, show, when
 from newsroom import partners
 from newsroom.db import migrate, session_scope
-from newsroom.models import DeliveryStatus, Partner, utcnow
+from newsroom.models import DeliveryStatus, Partner, PartnerState, utcnow
 from newsroom.partners import PartnerError, PartnerIn
 from newsroom.retention import EventGone
 
@@ -56,20 +57,70 @@ def add(
 
 
 @app.command("list")
-def list_partners() -> None:
-    """Every partner, its filters and its state."""
+def list_partners(
+    state: Annotated[PartnerState | None, typer.Option(help="Only this state.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every partner, its state, since when it fails, its filters and its webhook."""
     migrate()
-    table = Table("id", "name", "state", "tags", "languages", "webhook")
     with session_scope() as session:
-        for partner in partners.listing(session):
-            state = str(partner.state)
-            if partner.disabled_reason:
-                state += f" ({partner.disabled_reason})"
-            table.add_row(
-                str(partner.id), partner.name, state, ", ".join(partner.tags) or "all",
-                ", ".join(partner.languages) or "all", partner.webhook_url or "–",
-            )  # fmt: skip
-    console.print(table)
+        records = [_record(partner) for partner in partners.listing(session, state=state)]
+    if as_json:
+        print_json(records)
+    else:
+        show(records, LIST_LAYOUTS)
+
+
+def _record(partner: Partner) -> dict[str, Any]:
+    """One partner as `budkavle partners list --json` gives it (never a secret or key)."""
+    return {
+        "id": partner.id,
+        "name": partner.name,
+        "state": str(partner.state),
+        "disabled_reason": partner.disabled_reason,
+        "disabled_at": partner.disabled_at,
+        "failing_since": partner.failing_since,
+        "tags": list(partner.tags),
+        "languages": list(partner.languages),
+        "webhook_url": partner.webhook_url,
+        "pull": partner.pull_key_hash is not None,
+        "created_at": partner.created_at,
+    }
+
+
+def _state(record: Record) -> str:
+    reason = record["disabled_reason"]
+    return f"{record['state']}: {reason}" if reason else str(record["state"])
+
+
+def _health(record: Record) -> str:
+    """State, why disabled and since when failing, in one cell for narrow terminals."""
+    failing = record["failing_since"]
+    return _state(record) + (f"; failing since {when(failing)}" if failing else "")
+
+
+def _filters(record: Record) -> str:
+    """Languages and tags in one cell, "sv, fi / borlange" ("all" where there is none)."""
+    return " / ".join(", ".join(record[field]) or "all" for field in ("languages", "tags"))
+
+
+ID = Column("id", lambda p: str(p["id"]), right=True)
+NAME = Column("name", lambda p: p["name"], fold=True, least=34)
+STATE = Column("state", _state, fold=True, least=20)
+HEALTH = Column("state", _health, fold=True, least=20)
+FAILING = Column("failing since", lambda p: when(p["failing_since"]))
+TAGS = Column("tags", lambda p: ", ".join(p["tags"]) or "all", fold=True)
+LANGUAGES = Column("languages", lambda p: ", ".join(p["languages"]) or "all", fold=True)
+FILTERS = Column("lang / tags", _filters, fold=True)
+WEBHOOK = Column("webhook", lambda p: p["webhook_url"] or "–", fold=True, least=30)
+# Widest first: the terminal's width picks the first that fits.
+LIST_LAYOUTS = (
+    (ID, NAME, STATE, FAILING, TAGS, LANGUAGES, WEBHOOK),
+    (ID, NAME, STATE, FAILING, FILTERS, WEBHOOK),
+    (ID, NAME, STATE, FAILING, FILTERS),
+    (ID, NAME, HEALTH, FILTERS),
+    (ID, NAME, HEALTH),
+)
 
 
 @app.command("log")

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import csv
 import enum
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import Annotated, Any, NoReturn, TextIO
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from budkavle.tables import Column, JsonOption, print_json, show, when
 from newsroom import subscribers
 from newsroom.db import migrate, session_scope
 from newsroom.errors import DomainError
-from newsroom.models import Subscriber, SubscriberStatus, utcnow
+from newsroom.models import Frequency, Subscriber, SubscriberStatus, utcnow
 from newsroom.subscription import SubscriptionIn
 
 app = typer.Typer(help="Subscribers: import from CSV, export, list.", no_args_is_help=True)
@@ -213,26 +214,82 @@ def _all_subscribers() -> Iterator[Subscriber]:
 @app.command("list")
 def list_subscribers(
     status: Annotated[SubscriberStatus | None, typer.Option(help="Only this status.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+    language: Annotated[str | None, typer.Option(help="Only this language (sv, fi…).")] = None,
+    frequency: Annotated[Frequency | None, typer.Option(help="Only this frequency.")] = None,
+    search: Annotated[str, typer.Option(
+        help="Only addresses containing this (a domain with å ä ö: type its whole name)."
+    )] = "",
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="How many, in id order.")] = 50,
     after: Annotated[int, typer.Option(min=0, help="Start after this id (paging).")] = 0,
+    as_json: JsonOption = False,
 ) -> None:
-    """Subscribers in id order: status, language, frequency, tags, time zone."""
+    """Subscribers in id order: status, language, frequency, tags, time zone, failures."""
     migrate()
-    query = select(Subscriber).where(Subscriber.id > after).order_by(Subscriber.id).limit(limit)
-    if status is not None:
-        query = query.where(Subscriber.status == status)
-    table = Table("id")
-    table.add_column("email", no_wrap=True)  # the handle to copy into the next command
-    for name in ("status", "lang", "frequency", "tags", "time zone", "failures"):
-        table.add_column(name)
-    last = after
     with session_scope() as session:
-        for row in session.scalars(query):
-            last = row.id
-            table.add_row(
-                str(row.id), row.email, str(row.status), row.language, str(row.frequency),
-                " ".join(row.tags) or "all", row.time_zone, str(row.failures),
-            )  # fmt: skip
-    console.print(table)
-    if table.row_count == limit:
-        console.print(f"More: budkavle subscribers list --after {last}")
+        found = subscribers.listing(session, status=status, language=language,
+                                    frequency=frequency, search=search, after=after,
+                                    limit=limit)  # fmt: skip
+        records = [_record(subscriber) for subscriber in found]
+    if as_json:
+        print_json(records)
+    else:
+        show(records, LIST_LAYOUTS)
+    if len(records) == limit:  # perhaps more: the same command, from the last id shown
+        hint = _next_page(records[-1]["id"], status, language, frequency, search, limit)
+        (err if as_json else console).print(f"More: {hint}", markup=False, highlight=False)
+
+
+def _next_page(
+    last: int, status: SubscriberStatus | None, language: str | None,
+    frequency: Frequency | None, search: str, limit: int,
+) -> str:  # fmt: skip
+    """The command for the next page: this one, after the last id shown."""
+    args = ["budkavle", "subscribers", "list", "--after", str(last)]
+    for option, value in (("--status", status), ("--language", language),
+                          ("--frequency", frequency), ("--search", search)):  # fmt: skip
+        if value:
+            args += [option, str(value)]
+    return shlex.join(args + (["--limit", str(limit)] if limit != 50 else []))
+
+
+def _record(subscriber: Subscriber) -> dict[str, Any]:
+    """One subscriber as `budkavle subscribers list --json` gives it, with the names that
+    GET /api/subscribers uses."""
+    return {
+        "id": subscriber.id,
+        "email": subscriber.email,
+        "status": str(subscriber.status),
+        "language": subscriber.language,
+        "frequency": str(subscriber.frequency),
+        "tags": list(subscriber.tags),
+        "time_zone": subscriber.time_zone,
+        "consent_at": subscriber.consent_at,
+        "consent_form": subscriber.consent_form,
+        "confirmed_at": subscriber.confirmed_at,
+        "unsubscribed_at": subscriber.unsubscribed_at,
+        "failures": subscriber.failures,
+        "created_at": subscriber.created_at,
+    }
+
+
+ID = Column("id", lambda s: str(s["id"]), right=True)
+EMAIL = Column("email", lambda s: s["email"])  # the handle to copy into the next command
+STATUS = Column("status", lambda s: s["status"])
+LANGUAGE = Column("lang", lambda s: s["language"])
+FREQUENCY = Column("frequency", lambda s: s["frequency"])
+GETS = Column("gets", lambda s: f"{s['language']} {s['frequency']}")  # lang and frequency
+TAGS = Column("tags", lambda s: ", ".join(s["tags"]) or "all", fold=True)
+TIME_ZONE = Column("time zone", lambda s: s["time_zone"])
+FAILURES = Column("failures", lambda s: str(s["failures"]), right=True)
+SINCE = Column("since", lambda s: when(s["created_at"]))
+# Narrow: the failures go beside the status, where there are any.
+STANDING = Column("status", lambda s: s["status"] + (f" ({s['failures']} failed)"
+                  if s["failures"] else ""), fold=True, least=12)  # fmt: skip
+# Widest first: the terminal's width picks the first that fits.
+LIST_LAYOUTS = (
+    (ID, EMAIL, STATUS, LANGUAGE, FREQUENCY, TAGS, TIME_ZONE, FAILURES, SINCE),
+    (ID, EMAIL, STATUS, LANGUAGE, FREQUENCY, TAGS, TIME_ZONE, FAILURES),
+    (ID, EMAIL, STANDING, GETS, TAGS),
+    (ID, EMAIL, STANDING, GETS),
+    (ID, EMAIL, STANDING),
+)

@@ -126,8 +126,11 @@ def find(session: Session, name_or_id: str | int) -> Partner:
     return partner
 
 
-def listing(session: Session) -> Sequence[Partner]:
-    return session.scalars(select(Partner).order_by(Partner.name)).all()
+def listing(session: Session, state: PartnerState | None = None) -> Sequence[Partner]:
+    query = select(Partner).order_by(Partner.name)
+    if state is not None:
+        query = query.where(Partner.state == state)
+    return session.scalars(query).all()
 
 
 def matches(partner: Partner, payload: dict[str, Any]) -> bool:

@@ -21,6 +21,7 @@ from feeds.model import CONTENT_TYPES
 from feeds.render import render
 from newsroom.db import read_scope
 from web.feedcache import CachedFeed, FeedCache, Variant, prepare
+from web.security import HSTS
 
 CURRENT_MAX_AGE = 60
 ARCHIVE_MAX_AGE = 3600
@@ -54,7 +55,12 @@ def make_loader(settings: Settings) -> FeedCache:
             "cache-control": f"public, max-age={max_age}",
             # WebSub §4: the hub and the topic's self URL, with quoted rel values.
             "link": f'<{settings.public_url}/websub>; rel="hub", <{self_url}>; rel="self"',
+            # The fields web/security.py adds to every other answer, encoded here once per
+            # document so a cache hit (web/front.py) sends them at no cost.
+            "x-content-type-options": "nosniff",
         }
+        if settings.public_url.startswith("https://"):
+            headers["strict-transport-security"] = HSTS
         return prepare(stored, headers, time.monotonic())
 
     return FeedCache(load)

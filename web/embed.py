@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from config import get_settings
 from newsroom.db import session_scope
-from web.security import PAGE_POLICY, frame_ancestors, render
+from web.security import frame_ancestors, page_policy
 from web.subscribe import FormPages, subscribe_form, take_form
 from web.subscribeform import FormValues, page_language
 
@@ -43,8 +43,6 @@ async def embed_subscribe(request: Request, lang: str | None = None) -> Response
 
 def _framable(response: Response) -> Response:
     settings = get_settings()
-    policy = render(PAGE_POLICY, settings.public_url)
-    response.headers["Content-Security-Policy"] = frame_ancestors(
-        policy, settings.embed_origin_list
-    )
+    policy = frame_ancestors(page_policy(settings), settings.embed_origin_list)
+    response.headers["Content-Security-Policy"] = policy
     return response

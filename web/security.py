@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -63,6 +64,24 @@ DOCS_POLICY: tuple[tuple[str, str], ...] = (
     ("frame-ancestors", "'none'"),
 )
 
+# An edition in a browser (/newsletter/{id}): the email's own HTML, whose CSS is inline
+# because mail clients read no style sheet. Its <style> blocks are allowed by their hashes
+# (email_policy); style="" attributes, which no hash can name without 'unsafe-hashes' per
+# attribute, are allowed by style-src-attr alone, while no script of any kind may run.
+EMAIL_POLICY: tuple[tuple[str, str], ...] = (
+    ("default-src", "'none'"),
+    ("script-src", "'none'"),
+    # https://www.w3.org/TR/CSP3/#directive-style-src-elem: the hashed <style> blocks.
+    ("style-src-elem", SELF),
+    # https://www.w3.org/TR/CSP3/#directive-style-src-attr
+    ("style-src-attr", "'unsafe-inline'"),
+    ("img-src", f"{SELF} https:"),
+    ("form-action", "'none'"),
+    ("base-uri", "'none'"),
+    ("frame-ancestors", "'none'"),
+)
+_STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
+
 # Pages whose path carries a subscriber's token: the token must never leave in a Referer,
 # whatever the page links to (https://www.w3.org/TR/referrer-policy/#referrer-policy-no-referrer).
 TOKEN_PATHS = ("/preferences/", "/subscribe/confirm/", "/unsubscribe/")
@@ -93,6 +112,16 @@ def render(policy: Iterable[tuple[str, str]], public_url: str, **extra: str) -> 
     return "; ".join(parts)
 
 
+def page_policy(settings: Settings) -> str:
+    """PAGE_POLICY for this site; a logo on plain http is allowed by its own origin."""
+    logo = settings.logo_url
+    return render(
+        PAGE_POLICY,
+        settings.public_url,
+        img_src=origin_of(logo) if logo.startswith("http://") else "",
+    )
+
+
 def frame_ancestors(policy: str, origins: Iterable[str]) -> str:
     """``policy`` with its frame-ancestors replaced by ``origins`` ('none' when empty)."""
     sources = " ".join(origins) or "'none'"
@@ -101,9 +130,16 @@ def frame_ancestors(policy: str, origins: Iterable[str]) -> str:
 
 
 def script_hash(script: str) -> str:
-    """A CSP hash source for an inline script (CSP3 §8.4: sha256 of its UTF-8 text)."""
+    """A CSP hash source for an inline script or style block (CSP3 §8.4: the sha256 of its
+    UTF-8 text)."""
     digest = hashlib.sha256(script.encode("utf-8")).digest()
     return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def email_policy(html: str, public_url: str) -> str:
+    """EMAIL_POLICY for this HTML: its <style> blocks' hashes."""
+    hashes = sorted({script_hash(block) for block in _STYLE_BLOCK.findall(html)})
+    return render(EMAIL_POLICY, public_url, style_src_elem=" ".join(hashes))
 
 
 class SecurityHeaders:
@@ -113,7 +149,7 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.page_policy = render(PAGE_POLICY, settings.public_url)
+        self.page_policy = page_policy(settings)
         self.hsts = settings.public_url.startswith("https://")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

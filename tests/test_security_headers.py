@@ -123,23 +123,37 @@ def test_an_edition_allows_its_own_style_blocks_and_no_script(newsroom: Server) 
     assert _directive(policy, "script-src") == _directive(policy, "default-src") == "'none'"
 
 
-def test_json_and_feeds_carry_nosniff_and_hsts_but_no_page_policy(newsroom: Server) -> None:
-    with session_scope() as session:
-        keys = all_keys(session)
-    for key in keys:
-        with session_scope() as session:
-            refresh(session, key, get_settings())
-    for path, headers in [
-        ("/api/articles", ADMIN),
-        ("/healthz", {}),
-        ("/feeds/all.atom", {}),
-        ("/feeds/all.atom", {}),
-    ]:  # fmt: skip (a miss, then a cache hit)
+def test_json_carries_nosniff_and_hsts_but_no_page_policy(newsroom: Server) -> None:
+    for path, headers in [("/api/articles", ADMIN), ("/healthz", {}), ("/openapi.json", {})]:
         response = newsroom.client.get(path, headers=headers)
         assert response.status_code == 200, path
         assert response.headers["x-content-type-options"] == "nosniff", path
         assert response.headers["strict-transport-security"] == HSTS, path
         assert "content-security-policy" not in response.headers, path
+        assert "x-frame-options" not in response.headers, path
+
+
+def test_a_feed_says_nosniff_on_a_200_and_nothing_more_on_a_304(newsroom: Server) -> None:
+    # A reader's conditional poll is the most frequent answer: it stays as short as it was.
+    missing = newsroom.client.get("/feeds/all.atom")  # not built yet: no worker here
+    assert (missing.status_code, missing.headers["x-content-type-options"]) == (404, "nosniff")
+    with session_scope() as session:
+        keys = all_keys(session)
+    for key in keys:
+        with session_scope() as session:
+            refresh(session, key, get_settings())
+    for attempt in ("miss", "hit"):
+        full = newsroom.client.get("/feeds/all.atom")
+        assert full.status_code == 200, attempt
+        assert full.headers["x-content-type-options"] == "nosniff", attempt
+        again = newsroom.client.get(
+            "/feeds/all.atom", headers={"if-none-match": full.headers["etag"]}
+        )
+        assert again.status_code == 304, attempt
+        for field in ("x-content-type-options", "strict-transport-security",
+                      "content-security-policy"):  # fmt: skip
+            assert field not in full.headers or field == "x-content-type-options", attempt
+            assert field not in again.headers, attempt
 
 
 def test_no_hsts_when_the_public_url_is_plain_http(
@@ -379,3 +393,26 @@ def _directive(policy: str, name: str) -> str:
         if directive == name:
             return sources
     raise AssertionError(f"no {name} in {policy!r}")
+
+
+def test_the_embed_and_the_subscribe_page_spend_one_rate_limit(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web.app import create_app
+
+    monkeypatch.setenv("BUDKAVLE_SUBSCRIBE_RATE_PER_MINUTE", "6")
+    monkeypatch.setenv("BUDKAVLE_SUBSCRIBE_BURST", "3")
+    get_settings.cache_clear()
+    data = {"email": "asa.oberg@example.se", "language": "sv"}
+    try:
+        with Server.running(create_app()) as server:
+            for path in ("/subscribe", "/embed/subscribe", "/subscribe"):
+                assert server.client.post(path, data=data).status_code == 200, path
+            refused = server.client.post("/embed/subscribe?lang=fi", data=data)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 10
+    assert "Liian monta lomaketta kerralla" in refused.text and 'class="embed"' in refused.text
+    assert _directive(refused.headers["content-security-policy"], "frame-ancestors") == "'none'"

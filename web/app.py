@@ -13,11 +13,11 @@ from config import Settings, logs, settings_or_exit
 from feeds.store import CHANGES_CHANNEL
 from web import (
     articles,
-    assets,
     bouncehooks,
     docs,
     embed,
     errors,
+    files,
     health,
     newsletter,
     pages,
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> Front:
     app.include_router(pages.router)
     app.include_router(subscribe.router)
     app.include_router(embed.router)
-    app.include_router(assets.router)
+    app.include_router(files.router)
     app.include_router(docs.router)
     app.include_router(newsletter.router)
     app.include_router(websub.router)

@@ -2,7 +2,7 @@
 
 FastAPI's recipe for self-hosted docs (https://fastapi.tiangolo.com/how-to/custom-docs-ui-assets/):
 the app is made with ``docs_url=None`` and this route renders ``get_swagger_ui_html``
-with the JavaScript and CSS that web/assets.py serves from the fastapi-offline wheel. The
+with the JavaScript and CSS that web/files.py serves from the fastapi-offline wheel. The
 page's one inline script, which starts Swagger UI, is allowed by its hash
 (CSP3 §8.4), so the policy needs no 'unsafe-inline'.
 """
@@ -17,7 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from config import get_settings
-from web.assets import static_url
+from web.files import static_url
 from web.security import DOCS_POLICY, render, script_hash
 
 DOCS_PATH = "/docs"

@@ -90,6 +90,7 @@ TOKEN_PATHS = ("/preferences/", "/subscribe/confirm/", "/unsubscribe/")
 REFERRER_POLICY = "strict-origin-when-cross-origin"
 # RFC 6797 §6.1.1: a year; subdomains are the operator's to decide, so not included.
 HSTS = "max-age=31536000"
+FEEDS_PREFIX = "/feeds/"
 
 
 def origin_of(url: str) -> str:
@@ -144,16 +145,17 @@ def email_policy(html: str, public_url: str) -> str:
 
 class SecurityHeaders:
     """Adds the headers to each answer FastAPI gives (pure ASGI, as web/middleware.py says
-    why). Feed cache hits never get here: web/feeds.py puts the same nosniff and HSTS
-    fields in their pre-encoded headers."""
+    why), except feeds: their fields are web/feeds.py's, so that a cache hit, answered
+    before FastAPI (web/front.py), and a miss carry the same ones."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        self.skip = FEEDS_PREFIX
         self.page_policy = page_policy(settings)
         self.hsts = settings.public_url.startswith("https://")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.skip):
             await self.app(scope, receive, send)
             return
         token_page = scope["path"].startswith(TOKEN_PATHS)

@@ -20,8 +20,8 @@ from newsroom.errors import DomainError
 from newsroom.models import Subscriber, Tag, utcnow
 from newsroom.tagcloud import tag_cloud
 from newsroom.tokens import BadToken, Purpose
-from web.assets import static_url
 from web.bodies import read_at_most
+from web.files import static_url
 from web.security import cross_site
 from web.subscribeform import (
     ERRORS,

@@ -150,12 +150,11 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.skip = FEEDS_PREFIX
         self.page_policy = page_policy(settings)
         self.hsts = settings.public_url.startswith("https://")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.skip):
+        if scope["type"] != "http" or scope["path"].startswith(FEEDS_PREFIX):
             await self.app(scope, receive, send)
             return
         token_page = scope["path"].startswith(TOKEN_PATHS)

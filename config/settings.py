@@ -24,6 +24,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Unix socket paths are limited to 107 bytes on Linux (sun_path).
 _MAX_SOCKET_PATH = 100
 _BOUNCE_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*/=?^_`{|}~.-]{1,30}", re.ASCII)
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*(:[0-9]{1,5})?"
+    r"|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?",
+    re.ASCII,
+)
 _DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+", re.ASCII)
 
 
@@ -85,6 +90,12 @@ class Settings(BaseSettings):
         "",
         description="Comma-separated addresses or CIDRs of reverse proxies whose "
         "X-Forwarded-For names the client; empty: the socket's peer is the client.",
+    )
+    embed_origins: str = Field(
+        "",
+        examples=["https://www.borlange.se,https://www.hel.fi"],
+        description="Comma-separated origins (scheme://host[:port]) whose pages may frame "
+        "/embed/subscribe; empty: none may.",
     )
     subscribe_rate_per_minute: float = Field(
         10.0, ge=0, description="POST /subscribe per minute per client address; 0: no limit."
@@ -240,6 +251,21 @@ class Settings(BaseSettings):
     def _proxies(cls, value: str) -> str:
         return cls._networks(value)
 
+    @field_validator("embed_origins")
+    @classmethod
+    def _embed_origins(cls, value: str) -> str:
+        # Each becomes a CSP frame-ancestors source: exactly an origin, nothing a header
+        # could be bent by (a ';' would start another directive).
+        origins = []
+        for origin in filter(None, (part.strip() for part in value.split(","))):
+            if _ORIGIN.fullmatch(origin) is None:
+                raise ValueError(
+                    f"{origin!r} is not an origin like https://www.borlange.se "
+                    "(scheme and host, an optional port, no path)"
+                )
+            origins.append(origin.lower())
+        return ",".join(origins)
+
     @field_validator("subscribe_languages")
     @classmethod
     def _subscribe_languages(cls, value: str) -> str:
@@ -298,6 +324,10 @@ class Settings(BaseSettings):
     @property
     def proxy_networks(self) -> list[str]:
         return [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
+
+    @property
+    def embed_origin_list(self) -> tuple[str, ...]:
+        return tuple(filter(None, self.embed_origins.split(",")))
 
     @property
     def subscribe_language_codes(self) -> tuple[str, ...]:

@@ -593,7 +593,7 @@ def page_messages() -> set[str | tuple[str, ...]]:
     from babel.messages.extract import extract_from_file
 
     web = Path(__file__).parent.parent / "web"
-    prefixes = ("subscribe_", "confirm_", "unsubscribe_", "preferences_")
+    prefixes = ("subscribe_", "confirm_", "unsubscribe_", "preferences_", "embed_")
     found: set[str | tuple[str, ...]] = set()
     options = {"extensions": "jinja2.ext.i18n", "trimmed": "true"}
     for template in sorted((web / "templates").glob("*.html")):

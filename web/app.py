@@ -14,7 +14,10 @@ from feeds.store import CHANGES_CHANNEL
 from web import (
     articles,
     bouncehooks,
+    docs,
+    embed,
     errors,
+    files,
     health,
     newsletter,
     pages,
@@ -28,6 +31,7 @@ from web.feeds import make_loader, serve_feed
 from web.front import Front
 from web.middleware import BodyLimit, Metrics
 from web.ratelimit import RateLimiter, rules
+from web.security import SecurityHeaders
 
 LISTENER_START_SECONDS = 5.0
 
@@ -59,6 +63,9 @@ def create_app(settings: Settings | None = None) -> Front:
         summary="Publish once; feeds, digests and partners follow.",
         version="1",
         lifespan=lifespan,
+        # web/docs.py serves /docs from the app's own files (no CDN); ReDoc is not served.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.feed_cache = cache
     app.state.rate_limiter = limiter
@@ -67,6 +74,9 @@ def create_app(settings: Settings | None = None) -> Front:
     app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(subscribe.router)
+    app.include_router(embed.router)
+    app.include_router(files.router)
+    app.include_router(docs.router)
     app.include_router(newsletter.router)
     app.include_router(websub.router)
     app.include_router(partners.admin)
@@ -76,6 +86,8 @@ def create_app(settings: Settings | None = None) -> Front:
     app.add_route("/feeds/{path:path}", serve_feed, methods=["GET", "HEAD"])
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(Metrics)
+    # Outside BodyLimit and Metrics: their own answers (413) get the headers too.
+    app.add_middleware(SecurityHeaders, settings=settings)
     if settings.proxy_networks:
         # The client is who the trusted proxies say it was (the rightmost untrusted address
         # in X-Forwarded-For); without them, the socket's peer, whatever a header claims.

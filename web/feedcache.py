@@ -24,12 +24,18 @@ log = logging.getLogger(__name__)
 GZIP_MIN_BYTES = 512  # smaller bodies gain nothing from compression
 
 
+# Fields about the body, which a 304 has none of: Content-Type, and nosniff (which says
+# how to read a body). Leaving nosniff out of 304s keeps the most frequent answer, a
+# reader's conditional poll, as short as it was.
+BODY_FIELDS = frozenset({"content-type", "x-content-type-options"})
+
+
 @dataclass(frozen=True)
 class Variant:
     body: bytes
     headers: dict[str, str]
     # The same fields encoded once for web/front.py, in the order Starlette's Response
-    # sends them: a 200 ends with Content-Length, a 304 has neither it nor Content-Type.
+    # sends them: a 200 ends with Content-Length, a 304 has neither it nor BODY_FIELDS.
     raw_200: list[tuple[bytes, bytes]]
     raw_304: list[tuple[bytes, bytes]]
 
@@ -39,7 +45,7 @@ def _variant(body: bytes, headers: dict[str, str]) -> Variant:
         (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
     ]
     raw_200 = [*raw, (b"content-length", str(len(body)).encode("latin-1"))]
-    raw_304 = [field for field in raw if field[0] != b"content-type"]
+    raw_304 = [field for field in raw if field[0].decode("latin-1") not in BODY_FIELDS]
     return Variant(body, headers, raw_200, raw_304)
 
 

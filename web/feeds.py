@@ -20,8 +20,9 @@ from feeds.keys import parse_path
 from feeds.model import CONTENT_TYPES
 from feeds.render import render
 from newsroom.db import read_scope
-from web.feedcache import CachedFeed, FeedCache, Variant, prepare
+from web.feedcache import BODY_FIELDS, CachedFeed, FeedCache, Variant, prepare
 
+NOSNIFF = {"x-content-type-options": "nosniff"}
 CURRENT_MAX_AGE = 60
 ARCHIVE_MAX_AGE = 3600
 
@@ -54,6 +55,11 @@ def make_loader(settings: Settings) -> FeedCache:
             "cache-control": f"public, max-age={max_age}",
             # WebSub §4: the hub and the topic's self URL, with quoted rel values.
             "link": f'<{settings.public_url}/websub>; rel="hub", <{self_url}>; rel="self"',
+            # Encoded once per document, so a cache hit (web/front.py) pays only for sending
+            # it, on a 200 alone (BODY_FIELDS). web/security.py leaves feeds to this module,
+            # and sends no HSTS with them: feed readers are not browsers, and browsers
+            # learn it from any page.
+            **NOSNIFF,
         }
         return prepare(stored, headers, time.monotonic())
 
@@ -67,11 +73,13 @@ async def serve_feed(request: Request) -> Response:
     if feed is None:
         feed = await run_in_threadpool(cache.load, path)
         if feed is None:
-            return PlainTextResponse(f"no feed at /feeds/{path}\n", status_code=404)
+            return PlainTextResponse(
+                f"no feed at /feeds/{path}\n", status_code=404, headers=NOSNIFF
+            )
     headers = request.headers
     variant = variant_for(feed, headers.get("accept-encoding", ""))
     if not_modified(feed, headers.get("if-none-match"), headers.get("if-modified-since")):
-        headers_304 = {k: v for k, v in variant.headers.items() if k != "content-type"}
+        headers_304 = {k: v for k, v in variant.headers.items() if k not in BODY_FIELDS}
         return Response(status_code=304, headers=headers_304)
     return Response(variant.body, headers=variant.headers)
 

@@ -18,6 +18,7 @@ from newsroom.models import Edition, EditionSegment
 from newsroom.urls import NEWSLETTER_PATH
 from web.pages import templates
 from web.params import RowId
+from web.security import email_policy
 from worker.digest import digest_content, zone_of
 
 router = APIRouter(include_in_schema=False)
@@ -74,4 +75,8 @@ def edition_page(segment_id: RowId) -> HTMLResponse:
             segment.created_at,
         )
     rendered = render_digest(content, personal_links=False)
-    return HTMLResponse(rendered.html, headers={"Cache-Control": "public, max-age=300"})
+    headers = {
+        "Cache-Control": "public, max-age=300",
+        "Content-Security-Policy": email_policy(rendered.html, settings.public_url),
+    }
+    return HTMLResponse(rendered.html, headers=headers)

@@ -13,9 +13,11 @@ from config import get_settings
 from newsroom import urls
 from newsroom.db import session_scope
 from newsroom.models import Article, ArticleStatus
+from web.files import static_url
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.globals["static_url"] = static_url  # style sheets under /static/ (web/files.py)
 
 
 def _context(**values: object) -> dict[str, object]:

@@ -29,6 +29,7 @@ from web.subscribepage import (
     language_for,
     page,
     read_form,
+    refuse_cross_site,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -114,6 +115,9 @@ Handler = Callable[[Request, Settings, str, bytes, "str | None"], Response]
 async def _posted(handler: Handler, request: Request, token: str, lang: str | None) -> Response:
     """Read the form here, then do the database work in a thread: a bad body is
     answered before any work."""
+    refused = refuse_cross_site(request, lang)
+    if refused:
+        return refused
     settings = get_settings()
     body = await read_form(request)
     if isinstance(body, int):

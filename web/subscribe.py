@@ -9,6 +9,7 @@ indexed, and never send the token on in a Referer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,12 +27,40 @@ from newsroom.models import Subscriber, SubscriberStatus, utcnow
 from newsroom.subscribers import Mail
 from newsroom.subscription import SubscriptionIn
 from newsroom.tokens import BadToken, Purpose
+from newsroom.urls import SUBSCRIBE_PATH
 from web import preferences, ratelimit
 from web.subscribeform import FORM_VERSION, FormError, FormValues, field_errors, page_language
-from web.subscribepage import choices, dead_link, domain, form_error, language_for, page, read_form
+from web.subscribepage import (
+    choices,
+    dead_link,
+    domain,
+    form_error,
+    language_for,
+    page,
+    read_form,
+    refuse_cross_site,
+)
 from worker import bell
 
 router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class FormPages:
+    """The templates a signup form answers with: this site's page, or the compact one that
+    other sites frame (web/embed.py). Both take the same fields and the same rules."""
+
+    form: str
+    layout: str
+    path: str
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {"layout": self.layout, "form_path": self.path}
+
+
+FULL = FormPages("subscribe_form.html", "subscribe_layout.html", SUBSCRIBE_PATH)
+
 # The preferences page, export and erase: reached from the same emails, served by this router.
 router.include_router(preferences.router)
 
@@ -45,28 +74,37 @@ def subscribe_page(request: Request, lang: str | None = None) -> Response:
     language = page_language(settings, lang, accept=request.headers.get("accept-language"))
     values = FormValues(language=language, frequency="daily", time_zone=settings.time_zone)
     with session_scope() as session:
-        return _subscribe_form(request, session, settings, language, values, {})
+        return subscribe_form(request, session, settings, language, values, {})
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
 async def subscribe(request: Request, lang: str | None = None) -> Response:
+    # A form on another site may post here (README: the partner snippet): all it can do is
+    # start double opt-in, which only sends a confirmation email, rate limited per address.
+    return await take_form(request, lang, FULL)
+
+
+async def take_form(request: Request, lang: str | None, pages: FormPages) -> Response:
+    """Take a signup form (this page's, the embeddable one's, or a partner's snippet)."""
     settings = get_settings()
     accept = request.headers.get("accept-language")
     wait = await ratelimit.check(request, "subscribe")
     if wait:  # before the form is read: a flood costs a Redis call, not a database write
         language = page_language(settings, lang, accept=accept)
-        response = form_error(request, language, 429)
+        response = form_error(request, language, 429, **pages.values)
         response.headers["Retry-After"] = ratelimit.retry_after(wait)
         return response
     body = await read_form(request)
     if isinstance(body, int):
-        return form_error(request, page_language(settings, lang, accept=accept), body)
+        language = page_language(settings, lang, accept=accept)
+        return form_error(request, language, body, **pages.values)
     try:
         values, _ = FormValues.parse(body)
     except FormError:
-        return form_error(request, page_language(settings, lang, accept=accept), 400)
+        language = page_language(settings, lang, accept=accept)
+        return form_error(request, language, 400, **pages.values)
     ip = request.client.host if request.client else None
-    return await run_in_threadpool(_subscribe, request, settings, values, lang, accept, ip)
+    return await run_in_threadpool(_subscribe, request, settings, values, lang, accept, ip, pages)
 
 
 def _subscribe(
@@ -76,6 +114,7 @@ def _subscribe(
     lang: str | None,
     accept: str | None,
     ip: str | None,
+    pages: FormPages,
 ) -> Response:
     language = page_language(settings, values.language, lang, accept=accept)
     try:
@@ -84,12 +123,12 @@ def _subscribe(
     except (ValidationError, DomainError) as exc:
         errors = field_errors(exc) if isinstance(exc, ValidationError) else domain(exc)
         with session_scope() as session:
-            return _subscribe_form(request, session, settings, language, values, errors, 422)
+            return subscribe_form(request, session, settings, language, values, errors, pages, 422)
     # After the commit: a request that rolled back never rings (the sweeper would not either).
     if outcome.mail is not Mail.NONE:
         bell.ring_notices([outcome.subscriber_id])
     # The same page whatever happened: it must not tell whether the address was known.
-    return page(request, "subscribe_sent.html", language, email=data.email)
+    return page(request, "subscribe_sent.html", language, email=data.email, **pages.values)
 
 
 def _store(data: SubscriptionIn, ip: str | None, settings: Settings) -> subscribers.Outcome:
@@ -108,18 +147,20 @@ def _store(data: SubscriptionIn, ip: str | None, settings: Settings) -> subscrib
     raise AssertionError("unreachable")
 
 
-def _subscribe_form(
+def subscribe_form(
     request: Request,
     session: Session,
     settings: Settings,
     language: str,
     values: FormValues,
     errors: dict[str, str],
+    pages: FormPages = FULL,
     status: int = 200,
 ) -> Response:
     return page(
-        request, "subscribe_form.html", language, status,
+        request, pages.form, language, status,
         values=values, errors=errors, choices=choices(session, settings, language, values),
+        **pages.values,
     )  # fmt: skip
 
 
@@ -149,6 +190,9 @@ def confirm_page(request: Request, token: str, lang: str | None = None) -> Respo
 
 @router.post("/subscribe/confirm/{token}", response_class=HTMLResponse)
 def confirm(request: Request, token: str, lang: str | None = None) -> Response:
+    refused = refuse_cross_site(request, lang)
+    if refused:
+        return refused
     settings = get_settings()
     with session_scope() as session:
         try:
@@ -190,6 +234,11 @@ def unsubscribe(request: Request, token: str, lang: str | None = None) -> Respon
     # and without anything a CSRF token could come from; the signed token in the URL is
     # the whole proof. The body is not read: whatever it says, the answer is the same, so
     # the page's own button (a plain form) and a mail client's POST both work. Idempotent.
+    # A mail provider's POST comes from its servers, not a browser: only a browser's
+    # cross-site form is refused.
+    refused = refuse_cross_site(request, lang)
+    if refused:
+        return refused
     settings = get_settings()
     with session_scope() as session:
         try:

@@ -21,6 +21,8 @@ from newsroom.models import Subscriber, Tag, utcnow
 from newsroom.tagcloud import tag_cloud
 from newsroom.tokens import BadToken, Purpose
 from web.bodies import read_at_most
+from web.files import static_url
+from web.security import cross_site
 from web.subscribeform import (
     ERRORS,
     FREQUENCIES,
@@ -36,6 +38,7 @@ templates.env.add_extension("jinja2.ext.i18n")
 templates.env.policies["ext.i18n.trimmed"] = True
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
+templates.env.globals["static_url"] = static_url
 FORM_TYPE = "application/x-www-form-urlencoded"
 # A token is the key to someone's subscription: keep it out of caches, search engines and
 # the Referer sent to any other site a page links to.
@@ -99,10 +102,25 @@ def dead_link(
     )
 
 
-def form_error(request: Request, language: str, status: int) -> Response:
-    """400: a form we cannot read (not UTF-8, too many fields); 413: too large; 415; 429:
-    too many forms from one address."""
-    return page(request, "subscribe_form_error.html", language, status, problem=status)
+def refuse_cross_site(request: Request, lang: str | None) -> Response | None:
+    """403 when another site's page sent this form (web/security.py says how that is told).
+
+    Confirming, saving preferences, erasing and unsubscribing act on the subscription
+    whose token is in the URL, and are the subscriber's own act: a page elsewhere must not
+    post them on a reader's behalf, even one that somehow learned a token. Signing up is
+    not refused (web/subscribe.py): all it can do is send a confirmation email.
+    """
+    settings = get_settings()
+    if not cross_site(request, settings.public_url):
+        return None
+    language = page_language(settings, lang, accept=request.headers.get("accept-language"))
+    return form_error(request, language, 403, private=True)
+
+
+def form_error(request: Request, language: str, status: int, **values: Any) -> Response:
+    """400: a form we cannot read (not UTF-8, too many fields); 403: sent from another
+    site's page; 413: too large; 415; 429: too many forms from one address."""
+    return page(request, "subscribe_form_error.html", language, status, problem=status, **values)
 
 
 async def read_form(request: Request) -> bytes | int:

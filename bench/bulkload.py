@@ -46,7 +46,7 @@ from newsroom.text import make_slug
 # The tables this loader writes; growth.py --check names any other table in which the
 # real path wrote rows.
 FILLS = {"articles", "tags", "article_tags", "outbox_events", "archive_slots"}
-FILLS |= {"tag_entries", "tag_days"}
+FILLS |= {"tag_entries", "tag_days", "tag_days_version"}
 
 
 class Loader:

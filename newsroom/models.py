@@ -180,6 +180,22 @@ class TagDay(Base):
     articles: Mapped[int] = mapped_column(Integer)
 
 
+class TagDaysVersion(Base):
+    """One row: a token that changes whenever the day counts of a day before today
+    change (an older article updated, retagged or retracted; a backdated publish), in
+    the transaction that changes them. The tag cloud keeps the sums of a window's
+    settled days in memory under this token (newsroom.daysums).
+
+    Random, not a counter: a database made again (or a test's emptied tables) never
+    repeats a token that a running process still holds sums for.
+    """
+
+    __tablename__ = "tag_days_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(32))
+
+
 class OutboxEvent(Base):
     """One row per change that the rest of the system must hear about (the outbox pattern).
 

@@ -15,7 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Select, func, select, union_all
 from sqlalchemy.orm import Session
 
-from newsroom.models import Article, ArticleStatus, Tag, TagDay, article_tags
+from newsroom import daysums
+from newsroom.models import Article, ArticleStatus, Tag, TagDay, article_tags, utcnow
 
 STEPS = 5
 MIDDLE_STEP = (STEPS + 1) // 2
@@ -63,45 +64,81 @@ def tag_cloud(
 ) -> list[CloudTag]:
     """The cloud of the articles published in [since, until), optionally in one language.
 
-    Whole days of the window are summed from the day counts (models.TagDay); only the
-    hours before the first whole day and after the last one are counted from the
-    articles. So a cloud costs the days and tags of its window, not its articles.
+    Whole days of the window are summed from the day counts (models.TagDay), and the
+    sums of those that are settled are kept in memory (newsroom.daysums); only yesterday,
+    today and the hours before the first whole day and after the last one are counted
+    on each call. So a cloud costs its window's tags and its last days, not its articles.
     """
     first = _day_after(since)
     last = until.astimezone(UTC).date() if until is not None else None
-    parts: list[Select[int, int]] = []
-    if last is None or first < last:
-        days = select(TagDay.tag_id, TagDay.articles.label("n"))
-        days = days.where(TagDay.day >= first)
-        if last is not None:
-            days = days.where(TagDay.day < last)
-        if language is not None:
-            days = days.where(TagDay.language == language)
-        parts.append(days)
-        if since < _midnight(first):
-            parts.append(_counted(since, _midnight(first), language))
-        if last is not None and until is not None and _midnight(last) < until:
-            parts.append(_counted(_midnight(last), until, language))
-    else:  # within a day, or across one midnight: no whole day
-        parts.append(_counted(since, until, language))
+    if last is not None and first >= last:  # within a day, or across one midnight: no whole day
+        live = _live_counts(session, [_counted(since, until, language)])
+        return _top(session, _EMPTY, live, limit) or []
+    end = max(first, daysums.settled_before(utcnow()))
+    if last is not None:
+        end = min(end, last)
+    days = select(TagDay.tag_id, TagDay.articles.label("n")).where(TagDay.day >= end)
+    if last is not None:
+        days = days.where(TagDay.day < last)
+    if language is not None:
+        days = days.where(TagDay.language == language)
+    parts: list[Select[int, int]] = [days]
+    if since < _midnight(first):
+        parts.append(_counted(since, _midnight(first), language))
+    if last is not None and until is not None and _midnight(last) < until:
+        parts.append(_counted(_midnight(last), until, language))
+    live = _live_counts(session, parts)
+    cloud = _top(session, daysums.settled(session, language, first, end), live, limit)
+    if cloud is None:  # a tag the kept sums count was deleted: sum its days again
+        daysums.forget()
+        cloud = _top(session, daysums.settled(session, language, first, end), live, limit)
+    assert cloud is not None  # just summed: every tag in the sums exists
+    return cloud
+
+
+_EMPTY = daysums.Sums({}, [], {})
+
+
+def _live_counts(session: Session, parts: list[Select[int, int]]) -> dict[int, int]:
     counts = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-    # Summed per tag id first, then joined to the tags: the window's rows are many (a
-    # long tail of tags, each day and language), the tags that remain one each.
-    summed = func.sum(counts.c.n)
-    totals = (
-        select(counts.c.tag_id, summed.label("total"))
-        .group_by(counts.c.tag_id)
-        .having(summed > 0)
-        .subquery()
-    )
-    query = (
-        select(Tag.slug, Tag.label, totals.c.total)
-        .join(totals, totals.c.tag_id == Tag.id)
-        # The database keeps only the top: the tail of a busy year can be thousands of tags.
-        .order_by(totals.c.total.desc(), Tag.slug)
-        .limit(limit)
-    )
-    found = {(slug, label): int(number) for slug, label, number in session.execute(query)}
+    query = select(counts.c.tag_id, func.sum(counts.c.n)).group_by(counts.c.tag_id)
+    return {tag_id: int(n) for tag_id, n in session.execute(query)}
+
+
+def _top(
+    session: Session, settled: daysums.Sums, live: Mapping[int, int], limit: int
+) -> list[CloudTag] | None:
+    """The cloud of the settled sums plus the live counts; None when a tag of the
+    settled sums no longer exists (or its id is another tag's now)."""
+    if limit <= 0:
+        return []
+    totals = {tag_id: settled.counts.get(tag_id, 0) + n for tag_id, n in live.items()}
+    # A tag without live counts keeps its settled rank: only the first ``limit`` of
+    # those (and any tied with the last) can make the top.
+    untouched: list[tuple[int, int]] = []
+    for tag_id, count in settled.ranked:
+        if len(untouched) >= limit and count < untouched[-1][1]:
+            break
+        if tag_id not in live:
+            untouched.append((tag_id, count))
+    candidates = sorted([*totals.items(), *untouched], key=lambda item: -item[1])
+    candidates = [(tag_id, count) for tag_id, count in candidates if count > 0]
+    if len(candidates) > limit:  # ties at the cut are broken by slug: keep them all
+        cut = candidates[limit - 1][1]
+        candidates = [(tag_id, count) for tag_id, count in candidates if count >= cut]
+    tags = {
+        row.id: row
+        for row in session.execute(
+            select(Tag.id, Tag.slug, Tag.label).where(Tag.id.in_([c[0] for c in candidates]))
+        )
+    }
+    found = {}
+    for tag_id, count in candidates:
+        row = tags.get(tag_id)
+        if tag_id in settled.counts and (row is None or row.slug != settled.slugs[tag_id]):
+            return None
+        if row is not None:
+            found[(row.slug, row.label)] = count
     return weigh(found, limit)
 
 

@@ -18,7 +18,8 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from newsroom.models import Article, ArticleStatus, TagDay, TagEntry
+from newsroom import daysums
+from newsroom.models import Article, ArticleStatus, TagDay, TagEntry, utcnow
 
 # The statuses that some feed shows: an entry, or a tombstone.
 INDEXED = (ArticleStatus.PUBLISHED, ArticleStatus.RETRACTED)
@@ -71,8 +72,9 @@ def add_days(session: Session, change: Mapping[DayKey, int]) -> None:
     """Add ``change`` to the day counts (one statement), and delete those that reach zero.
 
     In key order, so that two publishes touching the same days lock them in the same
-    order (PostgreSQL), and one waits instead of both deadlocking. A bulk load of
-    published articles (bench/bulkload.py) adds its batches' counts with it too.
+    order (PostgreSQL), and one waits instead of both deadlocking. A change to a day
+    before today replaces the token of the sums the tag cloud keeps (newsroom.daysums).
+    A bulk load of published articles (bench/bulkload.py) adds its counts with it too.
     """
     rows = [
         {"day": day, "tag_id": tag_id, "language": language, "articles": articles}
@@ -81,6 +83,8 @@ def add_days(session: Session, change: Mapping[DayKey, int]) -> None:
     ]
     if not rows:
         return
+    if daysums.changes_settled([day for (day, _, _), n in change.items() if n], utcnow()):
+        daysums.note_change(session)  # before the counts: the token row is locked first
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     for start in range(0, len(rows), 2000):  # within both databases' parameter limits
         upsert = dialect.insert(_DAYS).values(rows[start : start + 2000])

@@ -41,9 +41,11 @@ def home(request: Request) -> Response:
     headers = sitepage.cache_headers(language, etag, chosen)
     if matches(request, etag):
         return sitepage.not_modified(headers)
+    # The lead story: the newest with a picture, as a front page would have it.
+    lead = next((a for a in latest if a.image_url), latest[0] if latest else None)
     return sitepage.render(
         request, "home.html", language, etag=etag, chosen=chosen, section="home",
-        lead=latest[0] if latest else None, articles=latest[1:],
+        lead=lead, articles=[article for article in latest if article is not lead],
         cloud=collated(cloud, language), languages=settings.subscribe_language_codes,
     )  # fmt: skip
 
@@ -98,7 +100,7 @@ def article_page(request: Request, slug: str) -> Response:
     return sitepage.render(
         request, "article.html", language, etag=etag, chosen=chosen,
         article=article, body_html=row.body_html, canonical=canonical, modified=modified,
-        updated=modified - article.published_at > timedelta(minutes=1),
+        updated=article.version > 1,  # changed since it was published, not merely backdated
         og_locale=og_locale(article.language),
         json_ld=json_ld(article, canonical, modified, settings),
         page_feeds=feed_links(

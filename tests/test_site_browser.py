@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from config import get_settings
 from newsroom.models import utcnow
-from tests.axe import AXE_JS, MISSING, assert_accessible
+from tests.axe import AXE_JS, MISSING, assert_accessible, violations
 from tests.mailsupport import plan, publish, subscribe
 from tests.support import Server
 from tests.test_subscribe_browser import CHROMIUM, CHROMIUM_ARGS
@@ -201,3 +201,12 @@ def test_every_page_passes_axe_and_fits_a_phone(
             page.screenshot(path=str(SCREENSHOTS / f"site-{name}-{width}.png"), full_page=True)
             page.screenshot(path=str(SCREENSHOTS / f"site-{name}-{width}-top.png"))
         page.context.close()
+
+
+def test_axe_finds_what_it_is_there_to_find(browser: Browser) -> None:
+    assert AXE_JS.exists(), MISSING
+    page = new_page(browser)
+    page.set_content('<html><body><img src="x.png"><p><a href="/"></a></p></body></html>')
+    found = {violation["id"] for violation in violations(page)}
+    assert {"html-has-lang", "image-alt", "link-name"} <= found
+    page.context.close()

@@ -160,7 +160,7 @@ def test_a_swedish_reader_follows_a_topic_by_email(
     expect(page.get_by_role("heading", level=1)).to_have_text("Nordiskt samarbete")
     assert page.url.endswith("/tags/nordiskt-samarbete")
     expect(page.get_by_text("2 artiklar")).to_be_visible()
-    page.get_by_role("link", name="Följ via e-post").click()
+    page.get_by_role("link", name="Följ via e-post").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Prenumerera på nyheterna")
     expect(page.get_by_label("Nordiskt samarbete")).to_be_checked()
     expect(page.get_by_label("Borlänge")).not_to_be_checked()

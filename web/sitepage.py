@@ -37,7 +37,7 @@ from web.assets import stylesheet_url
 from web.subscribeform import page_language
 
 # Bump when a template changes what a page shows, so that no 304 keeps an old layout.
-TEMPLATE_VERSION = "site-1"
+TEMPLATE_VERSION = "site-2"
 LANG_COOKIE = "lang"
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
 MAX_AGE = 60  # as the feeds' current documents (web/feeds.py)

@@ -206,6 +206,7 @@ def test_a_label_with_markup_is_text_everywhere(server: Server) -> None:
         pytest.param("/newsletter?page=x", 400, "Adressen gick inte att läsa", id="archive-page"),
         pytest.param("/newsletter?language=zz", 400, "Adressen gick inte att läsa", id="filter"),
         pytest.param("/newsletter?page=2", 404, "Sidan finns inte", id="archive-past-end"),
+        pytest.param("/newsletter/999", 404, "Numret finns inte", id="unknown-edition"),
         pytest.param("/tags/borlange?x=" + "å" * 4000, 200, "Borlänge", id="huge-query"),
     ],
 )
@@ -306,6 +307,15 @@ def test_a_publish_changes_the_topic_pages_etag_and_a_repeat_gets_304(server: Se
     for path in ("/", "/lang/sv", "/articles/nyhet-sv-2", "/newsletter"):
         tag = server.client.get(path, headers=SV).headers["etag"]
         assert server.client.get(path, headers={**SV, "if-none-match": tag}).status_code == 304
+
+
+def test_head_answers_as_get_without_a_body(server: Server) -> None:
+    published(1, ["Borlänge"])
+    for path in ("/", "/tags/borlange", "/lang/sv", "/articles/nyhet-sv-0", "/newsletter"):
+        get = server.client.get(path, headers=SV)
+        head = server.client.head(path, headers=SV)
+        assert head.status_code == 200 and head.content == b"", path
+        assert head.headers["etag"] == get.headers["etag"], path
 
 
 def test_an_update_changes_the_article_pages_etag(server: Server) -> None:

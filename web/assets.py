@@ -22,6 +22,8 @@ STYLESHEET_PATH = "/assets/site.css"
 _SOURCE = Path(__file__).parent / "static" / "site.css"
 _DEFAULT_ACCENT = "--accent: #9b1c1c;"
 YEAR = 365 * 24 * 3600
+# The site answers HEAD as GET (uvicorn sends no body), as the feeds do (RFC 9110 §9.3.2).
+READ = ["GET", "HEAD"]
 
 
 @lru_cache(maxsize=8)
@@ -37,7 +39,7 @@ def stylesheet_url(settings: Settings) -> str:
     return f"{settings.public_url}{STYLESHEET_PATH}?v={version}"
 
 
-@router.get(STYLESHEET_PATH)
+@router.api_route(STYLESHEET_PATH, methods=READ)
 def stylesheet(request: Request) -> Response:
     body, version = _stylesheet(get_settings().accent_color)
     etag = f'"{version}"'

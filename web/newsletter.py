@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from feedgen.feed import FeedGenerator
 from sqlalchemy import func, select
@@ -25,6 +25,7 @@ from newsroom.listing import Page
 from newsroom.models import Edition, EditionSegment
 from newsroom.urls import NEWSLETTER_PATH
 from web import sitepage
+from web.assets import READ
 from web.params import RowId
 from web.sitepage import error_page, etag_for, matches, page_number, reader_language
 from worker.digest import digest_content, zone_of
@@ -46,7 +47,7 @@ def feed_link(settings: Settings) -> dict[str, str]:
     return {"type": ATOM, "name": "Atom", "title": title, "href": href}
 
 
-@router.get(NEWSLETTER_PATH, response_model=None)
+@router.api_route(NEWSLETTER_PATH, methods=READ, response_model=None)
 def archive(request: Request) -> Response:
     settings = get_settings()
     number = page_number(request)
@@ -88,7 +89,7 @@ def _segments(session: Session, language: str, number: int) -> Page[Any]:
     return Page(rows, number, session.scalar(count) or 0, ARCHIVE_SIZE)
 
 
-@router.get(FEED_PATH, response_model=None)
+@router.api_route(FEED_PATH, methods=READ, response_model=None)
 def archive_feed(request: Request) -> Response:
     """Atom (RFC 4287) of the newest editions: each entry one segment, linking to its page."""
     settings = get_settings()
@@ -128,8 +129,8 @@ def _atom(rows: list[Any], settings: Settings) -> bytes:
     return body
 
 
-@router.get(NEWSLETTER_PATH + "/{segment_id}", response_class=HTMLResponse)
-def edition_page(segment_id: RowId) -> HTMLResponse:
+@router.api_route(NEWSLETTER_PATH + "/{segment_id}", methods=READ, response_model=None)
+def edition_page(request: Request, segment_id: RowId) -> Response:
     settings = get_settings()
     with session_scope() as session:
         row = session.execute(
@@ -138,7 +139,7 @@ def edition_page(segment_id: RowId) -> HTMLResponse:
             .where(EditionSegment.id == segment_id)
         ).first()
         if row is None:
-            raise HTTPException(404, "no such edition")
+            return error_page(request, 404, "edition")
         segment, key = row
         zone = zone_of(key) or settings.time_zone
         content = digest_content(

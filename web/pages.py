@@ -20,6 +20,7 @@ from newsroom.languages import language_name
 from newsroom.models import Article, ArticleStatus, utcnow
 from newsroom.tagcloud import CloudTag, tag_cloud
 from web import sitepage
+from web.assets import READ
 from web.sitepage import error_page, etag_for, feed_links, is_slug, matches, reader_language
 
 router = APIRouter(include_in_schema=False)
@@ -28,7 +29,7 @@ HOME_SIZE = 13  # the lead story and a grid of twelve (2, 3 or 4 across)
 CLOUD_SIZE = 30
 
 
-@router.get("/", response_model=None)
+@router.api_route("/", methods=READ, response_model=None)
 def home(request: Request) -> Response:
     settings = get_settings()
     language, chosen = reader_language(request, settings)
@@ -74,7 +75,7 @@ def alphabet_key(text: str, language: str) -> tuple[tuple[int, str], ...]:
     return tuple(key)
 
 
-@router.get(urls.ARTICLES_PATH + "/{slug}", response_model=None)
+@router.api_route(urls.ARTICLES_PATH + "/{slug}", methods=READ, response_model=None)
 def article_page(request: Request, slug: str) -> Response:
     settings = get_settings()
     language, chosen = reader_language(request, settings)

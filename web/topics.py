@@ -12,6 +12,7 @@ from newsroom import listing, urls
 from newsroom.db import read_scope
 from newsroom.languages import language_name
 from web import sitepage
+from web.assets import READ
 from web.sitepage import (
     error_page,
     etag_for,
@@ -25,7 +26,7 @@ from web.sitepage import (
 router = APIRouter(include_in_schema=False)
 
 
-@router.get(urls.TOPICS_PATH + "/{slug}", response_model=None)
+@router.api_route(urls.TOPICS_PATH + "/{slug}", methods=READ, response_model=None)
 def topic_page(request: Request, slug: str) -> Response:
     settings = get_settings()
     number = page_number(request)
@@ -44,7 +45,7 @@ def topic_page(request: Request, slug: str) -> Response:
     return _listing(request, page, base, feeds, heading=label, tag_slug=slug, kind="topic")
 
 
-@router.get(urls.LANGUAGES_PATH + "/{code}", response_model=None)
+@router.api_route(urls.LANGUAGES_PATH + "/{code}", methods=READ, response_model=None)
 def language_page(request: Request, code: str) -> Response:
     settings = get_settings()
     number = page_number(request)

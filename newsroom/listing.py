@@ -104,7 +104,8 @@ def tag(session: Session, slug: str) -> tuple[int, str] | None:
 def tag_page(session: Session, tag_id: int, number: int, size: int = PAGE_SIZE) -> Page[Listed]:
     params = {"tag": tag_id}
     total = session.scalar(_TAG_TOTAL, params) or 0
-    return Page(_page(session, _TAG_IDS, params, number, size), number, total, size)
+    shown = _page(session, _TAG_IDS, params, number, size) if _within(number, total, size) else []
+    return Page(shown, number, total, size)
 
 
 def language_page(
@@ -112,7 +113,14 @@ def language_page(
 ) -> Page[Listed]:
     params = {"language": language}
     total = session.scalar(_LANGUAGE_TOTAL, params) or 0
-    return Page(_page(session, _LANGUAGE_IDS, params, number, size), number, total, size)
+    within = _within(number, total, size)
+    shown = _page(session, _LANGUAGE_IDS, params, number, size) if within else []
+    return Page(shown, number, total, size)
+
+
+def _within(number: int, total: int, size: int) -> bool:
+    # A page past the end is not read at all: its offset would walk the whole range.
+    return (number - 1) * size < total
 
 
 def latest(session: Session, size: int) -> list[Listed]:

@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from config import Settings, get_settings
-from email_templates.i18n import babel_locale, format_day, format_moment, translations, zone
+from email_templates.i18n import babel_locale, format_moment, translations, zone
 from feeds.keys import FeedKey
 from newsroom import urls
 from newsroom.languages import language_name
@@ -196,7 +196,6 @@ def site_context(request: Request, settings: Settings, language: str) -> dict[st
         "switch": _switch(request, settings, language),
         "feeds": feed_links(FeedKey("all"), settings.site_name, settings),
         "moment": lambda dt: when(dt, language, settings),
-        "day": lambda dt: format_day(dt, language, settings.time_zone),
         "language_name": language_name,
         "site_languages": settings.subscribe_language_codes,
     }

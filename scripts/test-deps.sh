@@ -5,7 +5,9 @@
 #     browser the subscriber-page tests drive with Playwright; never a downloaded one),
 #     dovecot-imapd (the IMAP server the bounce-mailbox tests start on loopback, each
 #     with its own configuration; the package's own service is not used),
-#     redis-server (the broker fault tests start, kill and freeze servers of their own)
+#     redis-server (the broker fault tests start, kill and freeze servers of their own),
+#     npm (installs axe-core, which the accessibility tests inject into each page)
+#   - axe-core from the npm registry, as tests/axe/package-lock.json pins it (npm ci)
 #   - Redis on 127.0.0.1:6379 (the tests use databases 10-13)
 #   - PostgreSQL on 127.0.0.1:5432, database "test", user postgres, trust auth
 #
@@ -26,7 +28,7 @@ fail() { printf 'test-deps: %s\n' "$*" >&2; exit 1; }
 
 # command -> package that provides it
 declare -A NEEDED=([newsboat]=newsboat [chromium]=chromium [dovecot]=dovecot-imapd
-    [redis-server]=redis-server)
+    [redis-server]=redis-server [npm]=npm)
 
 missing=()
 for command in "${!NEEDED[@]}"; do
@@ -124,6 +126,17 @@ The tests need trust auth for 127.0.0.1 in pg_hba.conf."
         say "creating database $PG_DATABASE"
         psql_test -d postgres -c "CREATE DATABASE $PG_DATABASE"
     fi
+fi
+
+# --- axe-core (the accessibility tests) -----------------------------------------------------
+
+# npm ci installs exactly what the lock names (checked against its integrity hashes), again
+# whenever the lock is newer than what was installed.
+axe_dir="$(dirname "$0")/../tests/axe"
+if [[ ! -f "$axe_dir/node_modules/axe-core/axe.min.js" \
+    || "$axe_dir/package-lock.json" -nt "$axe_dir/node_modules/.package-lock.json" ]]; then
+    say "installing axe-core (npm ci in tests/axe)"
+    npm ci --prefix "$axe_dir" --no-audit --no-fund --loglevel=error
 fi
 
 say "ready"

@@ -13,6 +13,7 @@ from config import Settings, logs, settings_or_exit
 from feeds.store import CHANGES_CHANNEL
 from web import (
     articles,
+    assets,
     bouncehooks,
     docs,
     embed,
@@ -24,6 +25,7 @@ from web import (
     partners,
     subscribe,
     subscribers,
+    topics,
     websub,
 )
 from web.feedcache import ChangeListener
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> Front:
     app.include_router(articles.router)
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(topics.router)
+    app.include_router(assets.router)
     app.include_router(subscribe.router)
     app.include_router(embed.router)
     app.include_router(files.router)

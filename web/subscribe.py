@@ -29,6 +29,7 @@ from newsroom.subscription import SubscriptionIn
 from newsroom.tokens import BadToken, Purpose
 from newsroom.urls import SUBSCRIBE_PATH
 from web import preferences, ratelimit
+from web.sitepage import LANG_COOKIE, is_slug
 from web.subscribeform import FORM_VERSION, FormError, FormValues, field_errors, page_language
 from web.subscribepage import (
     choices,
@@ -61,6 +62,7 @@ class FormPages:
 
 FULL = FormPages("subscribe_form.html", "subscribe_layout.html", SUBSCRIBE_PATH)
 
+MAX_PRESET_TAGS = 30
 # The preferences page, export and erase: reached from the same emails, served by this router.
 router.include_router(preferences.router)
 
@@ -71,8 +73,15 @@ router.include_router(preferences.router)
 @router.get("/subscribe", response_class=HTMLResponse)
 def subscribe_page(request: Request, lang: str | None = None) -> Response:
     settings = get_settings()
-    language = page_language(settings, lang, accept=request.headers.get("accept-language"))
-    values = FormValues(language=language, frequency="daily", time_zone=settings.time_zone)
+    # ?lang=, then the site's language switch (its cookie), then the browser's.
+    cookie = request.cookies.get(LANG_COOKIE)
+    language = page_language(settings, lang, cookie, accept=request.headers.get("accept-language"))
+    # ?tags=SLUG: a topic page's "follow by email" comes with its topic ticked.
+    wanted = [slug for slug in request.query_params.getlist("tags") if is_slug(slug)]
+    values = FormValues(
+        language=language, frequency="daily", time_zone=settings.time_zone,
+        tags=list(dict.fromkeys(wanted))[:MAX_PRESET_TAGS],
+    )  # fmt: skip
     with session_scope() as session:
         return subscribe_form(request, session, settings, language, values, {})
 

@@ -95,35 +95,39 @@ def token(purpose: Purpose, email: str = "lasare@example.se") -> Callable[[], st
     return lambda: link(one(email), purpose)
 
 
-# (path, the body's max-width the page's style sheet gives it: proof the CSS loaded)
+# (path, a style of the body that the page's style sheet gives it: proof the CSS loaded)
+SITE = ("backgroundColor", "rgb(255, 253, 249)")  # web/static/site.css: --paper
+FORM = ("maxWidth", "576px")  # web/static/subscribe.css
 # fmt: off
 PAGES = [
-    pytest.param(fixed("/"), "672px", id="home"),
-    pytest.param(fixed("/articles/personliga-moten-starker-det-nordiska-samarbetet"), "672px",
+    pytest.param(fixed("/"), SITE, id="home"),
+    pytest.param(fixed("/articles/personliga-moten-starker-det-nordiska-samarbetet"), SITE,
                  id="article"),
-    pytest.param(fixed("/newsletter"), "672px", id="archive"),
+    pytest.param(fixed("/newsletter"), SITE, id="archive"),
+    pytest.param(fixed("/lang/sv"), SITE, id="language"),
     pytest.param(edition_path, None, id="edition"),
-    pytest.param(fixed("/subscribe?lang=sv"), "576px", id="subscribe"),
-    pytest.param(token(Purpose.CONFIRM, "vantar@example.se"), "576px", id="confirm"),
-    pytest.param(token(Purpose.PREFERENCES), "576px", id="preferences"),
-    pytest.param(token(Purpose.UNSUBSCRIBE), "576px", id="unsubscribe"),
-    pytest.param(fixed("/embed/subscribe?lang=fi"), "none", id="embed"),
+    pytest.param(fixed("/subscribe?lang=sv"), FORM, id="subscribe"),
+    pytest.param(token(Purpose.CONFIRM, "vantar@example.se"), FORM, id="confirm"),
+    pytest.param(token(Purpose.PREFERENCES), FORM, id="preferences"),
+    pytest.param(token(Purpose.UNSUBSCRIBE), FORM, id="unsubscribe"),
+    pytest.param(fixed("/embed/subscribe?lang=fi"), ("maxWidth", "none"), id="embed"),
 ]
 # fmt: on
 
 
-@pytest.mark.parametrize(("path", "max_width"), PAGES)
+@pytest.mark.parametrize(("path", "style"), PAGES)
 def test_pages_break_no_rule_of_their_policy(
-    newsroom: Server, watched: Watched, path: Callable[[], str], max_width: str | None
+    newsroom: Server, watched: Watched, path: Callable[[], str], style: tuple[str, str] | None
 ) -> None:
     response = watched.page.goto(newsroom.base_url + path())
     assert response is not None and response.ok
     assert "content-security-policy" in response.headers
     watched.page.wait_for_load_state("load")
     assert watched.violations() == []
-    if max_width is not None:
-        width = watched.page.evaluate("getComputedStyle(document.body).maxWidth")
-        assert width == max_width, "the page's style sheet was applied"
+    if style is not None:
+        name, expected = style
+        applied = watched.page.evaluate(f"getComputedStyle(document.body).{name}")
+        assert applied == expected, "the page's style sheet was applied"
 
 
 def test_the_watch_sees_a_violation_when_there_is_one(server: Server, watched: Watched) -> None:

@@ -36,7 +36,9 @@ def _stylesheet(accent: str) -> tuple[bytes, str]:
 
 def stylesheet_url(settings: Settings) -> str:
     _, version = _stylesheet(settings.accent_color)
-    return f"{settings.public_url}{STYLESHEET_PATH}?v={version}"
+    # Root-relative, as web/files.py links its files: the page and its style sheet come
+    # from the same host, whichever name the reader used to reach it.
+    return f"{STYLESHEET_PATH}?v={version}"
 
 
 @router.api_route(STYLESHEET_PATH, methods=READ)

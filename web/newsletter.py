@@ -12,13 +12,13 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from config import get_settings
+from email_templates.content import digest_content, zone_of
 from email_templates.render import render_digest
 from newsroom.db import session_scope
 from newsroom.models import Edition, EditionSegment
 from newsroom.urls import NEWSLETTER_PATH
 from web.pages import templates
 from web.params import RowId
-from worker.digest import digest_content, zone_of
 
 router = APIRouter(include_in_schema=False)
 

@@ -5,7 +5,9 @@
 #     browser the subscriber-page tests drive with Playwright; never a downloaded one),
 #     dovecot-imapd (the IMAP server the bounce-mailbox tests start on loopback, each
 #     with its own configuration; the package's own service is not used),
-#     redis-server (the broker fault tests start, kill and freeze servers of their own)
+#     redis-server (the broker fault tests start, kill and freeze servers of their own),
+#     npm (installs axe-core from package-lock.json, which the accessibility tests run
+#     inside Chromium)
 #   - Redis on 127.0.0.1:6379 (the tests use databases 10-13)
 #   - PostgreSQL on 127.0.0.1:5432, database "test", user postgres, trust auth
 #
@@ -26,7 +28,7 @@ fail() { printf 'test-deps: %s\n' "$*" >&2; exit 1; }
 
 # command -> package that provides it
 declare -A NEEDED=([newsboat]=newsboat [chromium]=chromium [dovecot]=dovecot-imapd
-    [redis-server]=redis-server)
+    [redis-server]=redis-server [npm]=npm)
 
 missing=()
 for command in "${!NEEDED[@]}"; do
@@ -45,6 +47,15 @@ if ((${#missing[@]})); then
     "${as_root[@]}" apt-get update -qq
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- npm packages (axe-core), exactly as package-lock.json pins them ----------------------
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ ! -f "$ROOT/node_modules/axe-core/axe.min.js" ]] \
+    || [[ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]]; then
+    say "installing npm packages (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # --- Servers -------------------------------------------------------------------------------

@@ -49,18 +49,29 @@ def fit(render: Callable[[int], R], total: int, max_bytes: int) -> R:
     size = html_bytes(whole.html)
     if size <= max_bytes or total == 0:
         return whole
-    # A first guess in proportion (each article costs about the same), then bisection
-    # between what fits and what does not: a handful of renders, each measured.
-    low, high = 0, total  # render(low) is taken to fit, render(high) is known not to
+    # Interpolation search: every article costs about the same, so the line through the
+    # nearest renders that fit and that do not predicts the count; each guess is rendered
+    # and measured, and the bracket closes on the exact count in three or four renders.
+    low: tuple[int, int] | None = None  # (count, size) of the largest render that fits
     best: R | None = None
-    guess = max(0, min(total - 1, total * max_bytes // size))
-    while high - low > 1 or best is None:
+    high = (total, size)  # the smallest render known not to fit
+    while low is None or high[0] - low[0] > 1:
+        guess = _predict(low, high, max_bytes)
         candidate = render(guess)
-        if html_bytes(candidate.html) <= max_bytes:
-            low, best = guess, candidate
+        measured = html_bytes(candidate.html)
+        if measured <= max_bytes:
+            low, best = (guess, measured), candidate
+        elif guess == 0:
+            return candidate  # not even the frame fits: send it whole anyway
         else:
-            high = guess
-            if guess == 0:
-                return candidate  # not even the frame fits: send it whole anyway
-        guess = (low + high) // 2
+            high = (guess, measured)
+    assert best is not None
     return best
+
+
+def _predict(low: tuple[int, int] | None, high: tuple[int, int], max_bytes: int) -> int:
+    if low is None:  # only the whole is known: as if the frame cost nothing
+        return max(0, min(high[0] - 1, high[0] * max_bytes // high[1]))
+    per_article = max(1, (high[1] - low[1]) // (high[0] - low[0]))
+    guess = low[0] + (max_bytes - low[1]) // per_article
+    return max(low[0] + 1, min(high[0] - 1, guess))

@@ -231,3 +231,33 @@ def test_a_welcome_with_many_articles_stays_under_the_clip() -> None:
     html = personalised(render_welcome(welcome("sv", articles=many(60))).html)
     assert len(html.encode()) < budget.HTML_BYTES
     assert personal.UNSUBSCRIBE_URL not in html and "/unsubscribe/" in html
+
+
+class Sized:
+    def __init__(self, count: int, size: int) -> None:
+        self.count = count
+        self.html = "x" * size
+
+
+@pytest.mark.parametrize(
+    ("frame", "sizes", "limit", "expected"),
+    [
+        pytest.param(1000, [900] * 100, 50_000, 54, id="even articles"),
+        pytest.param(1000, [300, 5000, 300, 300, 4000] * 20, 20_000, 9, id="uneven articles"),
+        pytest.param(1000, [900] * 10, 50_000, 10, id="everything fits"),
+        pytest.param(60_000, [900] * 10, 50_000, 0, id="not even the frame fits"),
+        pytest.param(1000, [49_500], 50_000, 0, id="one too big"),
+    ],
+)  # fmt: skip
+def test_fit_finds_the_most_articles_that_fit(
+    frame: int, sizes: list[int], limit: int, expected: int
+) -> None:
+    renders: list[int] = []
+
+    def render(count: int) -> Sized:
+        renders.append(count)
+        return Sized(count, frame + sum(sizes[:count]))
+
+    chosen = budget.fit(render, len(sizes), limit)
+    assert chosen.count == expected
+    assert len(renders) <= 8, renders

@@ -22,14 +22,19 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("articles") as batch:
-        batch.add_column(sa.Column("lead", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch.add_column(
-            sa.Column("keep_out_of_email", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # Plain ADD COLUMN on both databases: no copy of the articles table.
+    op.add_column(
+        "articles", sa.Column("lead", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column(
+        "articles",
+        sa.Column("keep_out_of_email", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("articles") as batch:
-        batch.drop_column("keep_out_of_email")
-        batch.drop_column("lead")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+), never a batch copy: on SQLite that drops
+    # and recreates the articles table, and with foreign keys on, dropping it deletes every
+    # row that cascades from an article (tags, archive slots, outbox events).
+    op.execute("ALTER TABLE articles DROP COLUMN keep_out_of_email")
+    op.execute("ALTER TABLE articles DROP COLUMN lead")

@@ -1,4 +1,5 @@
-"""Digest, confirm and already-subscribed emails: Jinja2 fills in the data, MJML lays it out.
+"""Digest, welcome, confirm and already-subscribed emails: Jinja2 fills in the data, MJML
+lays it out, in the newsroom's look (Brand: masthead, accent colour, publisher footer).
 
 Rendered once per (edition, language, segment). What differs per recipient is left as the
 tokens of ``personal``, for the envelope to substitute. No tracking pixels, and links go

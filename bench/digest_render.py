@@ -4,7 +4,9 @@ One Swedish edition as a newsroom sends it: 10 new articles (title, summary, ima
 alt text and caption, tags, byline), 8 in "Senaste nyheter" and a tag cloud of 30 tags,
 all from bench/nordic.py. Timed with perf_counter, median and p99 over many runs:
 
-- the MJML render of the edition (`render_digest`, once per edition and segment);
+- the MJML render of the edition (`render_digest`, once per edition and segment), and of
+  one with 50 new articles, more than fit under Gmail's clip, whose fitting renders
+  several times (email_templates/budget.py);
 - building its `MessageTemplate` (once per batch and segment, in `deliver._claim`);
 - per recipient, the three signed links (`newsroom.links`, itsdangerous) and the
   Message-ID, which `deliver._claim` and `_send_one` compute for every subscriber;
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,12 +44,13 @@ os.environ.setdefault("BUDKAVLE_EMAIL_FROM", "Budkavle <nyheter@nyheter.example>
 from config import get_settings
 from email_templates import personal
 from email_templates.render import (
+    Brand,
     DigestArticle,
     DigestContent,
     RenderedEmail,
     render_digest,
 )
-from newsroom import links
+from newsroom import links, urls
 from newsroom.models import Subscriber
 from newsroom.tagcloud import CloudTag
 from worker.envelope import MessageTemplate, message_id
@@ -55,7 +59,7 @@ NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 SWEDISH = [n for n in range(200) if nordic.STORIES[n % len(nordic.STORIES)][0] == "sv"]
 
 
-def content() -> DigestContent:
+def content(count: int = 10) -> DigestContent:
     settings = get_settings()
 
     def digest_article(n: int, age: int) -> DigestArticle:
@@ -77,11 +81,10 @@ def content() -> DigestContent:
     labels = (sorted(places) + nordic.TOPICS + nordic.WHO)[:30]
     return DigestContent(
         language="sv",
-        site_name=settings.site_name,
-        public_url=settings.public_url,
+        brand=Brand.from_settings(settings),
         time_zone="Europe/Stockholm",
         edition_date=NOW,
-        articles=[digest_article(n, i) for i, n in enumerate(SWEDISH[:10])],
+        articles=[digest_article(SWEDISH[i % len(SWEDISH)], i) for i in range(count)],
         latest=[digest_article(n, 12 + i) for i, n in enumerate(SWEDISH[10:18])],
         cloud=[
             CloudTag(slug=nordic._ascii(label), label=label, count=30 - i, step=5 - i * 5 // 30)
@@ -89,6 +92,7 @@ def content() -> DigestContent:
         ],
         view_url=f"{settings.public_url}/newsletter/1",
         archive_url=f"{settings.public_url}/newsletter",
+        topic_url=partial(urls.topic_url, settings=settings),
     )
 
 
@@ -186,6 +190,14 @@ def main() -> None:
     with service.cpu_report():
         render = line("render_digest (MJML), once per segment", timed(
             args.render_runs, lambda _: render_digest(edition)))  # fmt: skip
+        # Over Gmail's clip: the renders that find how many articles fit (email_templates/
+        # budget.py), each one measured.
+        big = content(50)
+        fitted = render_digest(big)
+        print(f"50 new articles: {fitted.html.count('<h3') + 1} fit in "
+              f"{len(fitted.html.encode()):,} bytes")
+        line("render_digest, 50 articles fitted to 90 KB", timed(
+            max(5, args.render_runs // 10), lambda _: render_digest(big)))  # fmt: skip
         line("MessageTemplate(), once per batch+segment", timed(
             args.render_runs * 10, lambda _: template(rendered)))  # fmt: skip
         links_us = line("3 signed links + Message-ID, per recipient", timed(

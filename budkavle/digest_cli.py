@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from budkavle.tables import Column, JsonOption, print_json, show, when
 from config import get_settings
+from email_templates import content as email_content
 from email_templates.render import render_digest
 from newsroom import editions, outbox
 from newsroom.db import migrate, session_scope
@@ -54,7 +55,7 @@ def preview(
             upto=upto,
             limit=settings.digest_max_articles,
         )
-        content = digest.digest_content(
+        content = email_content.digest_content(
             session, 0, language, article_ids, settings, settings.time_zone, now
         )
     if not article_ids:

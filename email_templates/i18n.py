@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_skeleton, format_time
+from babel.dates import format_date, format_skeleton, format_time, get_timezone_location
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -96,11 +96,27 @@ def format_day(dt: datetime, language: str | None, tz: str | tzinfo, *, year: bo
 
 
 @lru_cache(maxsize=4096)  # a digest names the same few dates many times, in every edition
-def format_moment(dt: datetime, language: str | None, tz: str | tzinfo) -> str:
-    """Day and local time, short ("26 nov. 08:30", "26.11. 8.30"), for article bylines."""
+def format_moment(
+    dt: datetime, language: str | None, tz: str | tzinfo, *, named: bool = False
+) -> str:
+    """Day and local time, short ("26 nov. 08:30", "26.11. 8.30"), for article bylines;
+    ``named``: with the zone's city in the reader's language ("4 dec. 09:00
+    (Helsingfors)"), for a reader who may not live where the newsroom does."""
     if dt.tzinfo is None:
         raise ValueError("dt: must be an aware datetime, got a naive one")
     locale = babel_locale(language)
     local = dt.astimezone(zone(tz))
     day = format_skeleton("MMMd", local, locale=locale)
-    return f"{day} {format_time(local.time(), 'short', locale=locale)}"
+    moment = f"{day} {format_time(local.time(), 'short', locale=locale)}"
+    return f"{moment} ({zone_name(tz, language)})" if named else moment
+
+
+@lru_cache(maxsize=256)
+def zone_name(tz: str | tzinfo, language: str | None) -> str:
+    """The zone as a reader names it: its city in their language (CLDR exemplar city:
+    "Helsingfors" in Swedish, "Helsinki" in Finnish), or "UTC"."""
+    key = tz if isinstance(tz, str) else str(tz)
+    if key in ("UTC", "Etc/UTC", "GMT"):
+        return "UTC"
+    city: str = get_timezone_location(zone(tz), locale=babel_locale(language), return_city=True)
+    return city

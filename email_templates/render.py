@@ -1,4 +1,5 @@
-"""Digest, confirm and already-subscribed emails: Jinja2 fills in the data, MJML lays it out.
+"""Digest, welcome, confirm and already-subscribed emails: Jinja2 fills in the data, MJML
+lays it out, in the newsroom's look (Brand: masthead, accent colour, publisher footer).
 
 Rendered once per (edition, language, segment). What differs per recipient is left as the
 tokens of ``personal``, for the envelope to substitute. No tracking pixels, and links go
@@ -7,20 +8,23 @@ straight to where they say: nothing is rewritten through a redirector.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from babel.lists import format_list
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from mjml import mjml2html
 
-from email_templates import personal
+from config import Settings
+from email_templates import budget, collation, personal
 from email_templates.i18n import (
     babel_locale,
     best_language,
@@ -46,6 +50,44 @@ class RenderedEmail:
 
 
 @dataclass(frozen=True)
+class Brand:
+    """The newsroom's identity in every email: masthead and publisher footer."""
+
+    site_name: str
+    public_url: str
+    logo_url: str = ""
+    accent_color: str = "#9b1c1c"
+    publisher_name: str = ""  # empty: the site's name
+    publisher_address: str = ""  # CAN-SPAM (15 U.S.C. 7704(a)(5)): a valid postal address
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Brand:
+        return cls(
+            site_name=settings.site_name,
+            public_url=settings.public_url,
+            logo_url=settings.logo_url,
+            accent_color=settings.accent_color,
+            publisher_name=settings.publisher_name,
+            publisher_address=settings.publisher_address,
+        )
+
+    def context(self) -> dict[str, Any]:
+        site_name = one_line(self.site_name)
+        return {
+            "site_name": site_name,
+            "public_url": self.public_url.rstrip("/"),
+            "logo_url": http_url(self.logo_url),
+            "accent": self.accent_color if _COLOUR.fullmatch(self.accent_color) else "#9b1c1c",
+            "publisher": one_line(self.publisher_name) or site_name,
+            "address": [one_line(line) for line in self.publisher_address.splitlines()
+                        if line.strip()],
+        }  # fmt: skip
+
+
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+@dataclass(frozen=True)
 class DigestArticle:
     title: str
     summary: str
@@ -56,20 +98,22 @@ class DigestArticle:
     published_at: datetime
     tags: list[tuple[str, str]] = field(default_factory=list)  # (slug, label)
     authors: list[str] = field(default_factory=list)
+    lead: bool = False  # an editor made it the lead story
 
 
 @dataclass(frozen=True)
 class DigestContent:
     language: str
-    site_name: str
-    public_url: str
+    brand: Brand
     time_zone: str
     edition_date: datetime
-    articles: list[DigestArticle]  # new to this subscriber group
+    articles: list[DigestArticle]  # new to this subscriber group, newest first
     latest: list[DigestArticle]  # the latest news list: titles and links
     cloud: list[CloudTag]
     view_url: str  # this edition in a browser
     archive_url: str
+    # Where a tag links: its HTML topic page (newsroom.urls.topic_url), never a feed.
+    topic_url: Callable[[str], str]
 
 
 def http_url(value: str | None) -> str:
@@ -134,99 +178,186 @@ def _render(name: str, language: str, **data: Any) -> tuple[str, str]:
     return html, text
 
 
-def render_digest(content: DigestContent, *, personal_links: bool = True) -> RenderedEmail:
-    """The digest email. ``personal_links=False`` leaves out the footer's per-subscriber
-    links and address, for the public "view in browser" page and the archive."""
-    language = best_language(content.language)
-    catalog = translations(language)
-    site_name = one_line(content.site_name)
-    public_url = content.public_url.rstrip("/")
-    count = len(content.articles)
-    headline = catalog.ngettext("%(num)d new article", "%(num)d new articles", count) % {
-        "num": count
-    }
-    day = format_day(content.edition_date, language, content.time_zone)
-    short_day = format_day(content.edition_date, language, content.time_zone, year=False)
-    subject = f"{site_name}: {headline} – {short_day}"
-    html, text = _render(
-        "digest",
-        language,
-        subject=subject,
-        preview=" · ".join(one_line(article.title) for article in content.articles[:3]),
-        site_name=site_name,
-        public_url=public_url,
-        day=day,
-        headline=headline,
-        articles=content.articles,
-        latest=content.latest,
-        cloud=content.cloud,
-        view_url=http_url(content.view_url),
-        archive_url=http_url(content.archive_url),
-        personal=personal_links,
-        moment=partial(format_moment, language=language, tz=content.time_zone),
-        names=_names(language),
-        tag_url=partial(tag_feed_url, public_url),
-        tag_size=TAG_SIZES.__getitem__,
-    )
-    return RenderedEmail(subject, html, text)
-
-
-def render_confirm(
-    language: str, site_name: str, confirm_url: str, public_url: str
-) -> RenderedEmail:
-    return _notice(
-        "confirm",
-        language,
-        site_name,
-        public_url,
-        _("%(site)s: confirm your subscription"),
-        confirm_url=confirm_url,
-    )
-
-
-def render_already_subscribed(
-    language: str, site_name: str, preferences_url: str, public_url: str
-) -> RenderedEmail:
-    """Sent instead of a confirm email when an active address subscribes again: the page
-    says the same in both cases, so it tells nobody whether an address is subscribed."""
-    return _notice(
-        "already_subscribed",
-        language,
-        site_name,
-        public_url,
-        _("%(site)s: you are already subscribed"),
-        preferences_url=preferences_url,
-    )
-
-
 def _(message: str) -> str:
     """Marks a message for the catalogs; it is translated where it is used."""
     return message
 
 
-def _notice(
-    name: str, language: str, site_name: str, public_url: str, subject: str, **links: str
+def render_digest(
+    content: DigestContent, *, personal_links: bool = True, max_bytes: int = budget.HTML_BYTES
 ) -> RenderedEmail:
-    language = best_language(language)
-    site_name = one_line(site_name)
-    subject = translations(language).gettext(subject) % {"site": site_name}
+    """The digest email: the lead story first, then as many of the rest as keep the HTML
+    under ``max_bytes`` once personalised (Gmail clips bigger mail, and the part it cuts
+    holds the unsubscribe link); the rest are counted and linked to the browser version.
+    ``personal_links=False`` is that browser version (and the archive's): every article,
+    no per-subscriber links."""
+    language = best_language(content.language)
+    articles = lead_first(content.articles)
+
+    def attempt(count: int) -> RenderedEmail:
+        return _render_digest(content, language, articles, count, personal_links)
+
+    if not personal_links:
+        return attempt(len(articles))
+    return budget.fit(attempt, len(articles), max_bytes)
+
+
+def lead_first(articles: Sequence[DigestArticle]) -> list[DigestArticle]:
+    """The lead story first: the newest an editor marked as lead, else the newest with an
+    image, else the newest; the others keep their order (newest first)."""
+    marked = [i for i, article in enumerate(articles) if article.lead]
+    pictured = [i for i, article in enumerate(articles) if http_url(article.image_url)]
+    lead = (marked or pictured or [0])[0]
+    return [*articles[lead : lead + 1], *articles[:lead], *articles[lead + 1 :]]
+
+
+def _render_digest(
+    content: DigestContent,
+    language: str,
+    articles: list[DigestArticle],
+    count: int,
+    personal_links: bool,
+) -> RenderedEmail:
+    catalog = translations(language)
+    brand = content.brand.context()
+    subject = _subject(catalog, articles, brand["site_name"])
+    total = len(articles)
+    headline = catalog.ngettext("%(num)d new article", "%(num)d new articles", total) % {
+        "num": total
+    }
+    shown = articles[:count]
     html, text = _render(
-        name,
+        "digest",
         language,
+        **brand,
+        **_article_helpers(language, content.time_zone, content.topic_url),
         subject=subject,
-        preview=subject,
-        site_name=site_name,
-        public_url=public_url.rstrip("/"),
-        day="",
-        **links,
+        preview=" · ".join(one_line(article.title) for article in shown[1:4]) or subject,
+        day=format_day(content.edition_date, language, content.time_zone),
+        headline=headline,
+        lead=shown[0] if shown else None,
+        articles=shown[1:],
+        more=total - len(shown),
+        latest=content.latest,
+        cloud=collation.sorted_by(language, content.cloud, lambda tag: tag.label),
+        view_url=http_url(content.view_url),
+        archive_url=http_url(content.archive_url),
+        personal=personal_links,
+        tag_size=TAG_SIZES.__getitem__,
     )
     return RenderedEmail(subject, html, text)
 
 
-def tag_feed_url(public_url: str, slug: str) -> str:
-    # The tag's Atom feed: the web app has no tag page, and the feed is what a reader
-    # can follow (DESIGN.md, the outside contract: /feeds/tags/{tag-slug}.atom).
-    return f"{public_url.rstrip('/')}/feeds/tags/{quote(slug, safe='')}.atom"
+# Characters of the lead headline in a subject: a whole title is at most 300, and the
+# subject column and a phone's inbox line are shorter.
+SUBJECT_TITLE = 120
+
+
+def _subject(catalog: NullTranslations, articles: list[DigestArticle], site_name: str) -> str:
+    """"Borlänge får ny bro – och 4 andra nyheter": the lead headline first, as a
+    newsroom's own newsletter reads in an inbox; the plural form is the language's."""
+    if not articles:
+        return site_name
+    title = one_line(articles[0].title)
+    if len(title) > SUBJECT_TITLE:
+        title = title[: SUBJECT_TITLE - 1].rsplit(" ", 1)[0] + "…"
+    others = len(articles) - 1
+    if not others:
+        return title
+    return catalog.ngettext(
+        "%(title)s – and %(num)d other story", "%(title)s – and %(num)d other stories", others
+    ) % {"title": title, "num": others}
+
+
+def _article_helpers(
+    language: str, time_zone: str, tag_url: Callable[[str], str]
+) -> dict[str, Any]:
+    """What the article cards of _articles.mjml and _articles.txt call."""
+    return {
+        "moment": partial(format_moment, language=language, tz=time_zone, named=True),
+        "names": _names(language),
+        "tag_url": tag_url,
+    }
+
+
+@dataclass(frozen=True)
+class WelcomeContent:
+    language: str
+    brand: Brand
+    time_zone: str
+    topics: list[str]  # labels of the topics they follow; [] = every topic
+    frequency: str  # immediate, daily or weekly
+    news_languages: list[str]  # codes of the articles' languages
+    articles: list[DigestArticle]  # the newest that match, newest first
+    topic_url: Callable[[str], str]
+    archive_url: str
+
+
+def render_welcome(content: WelcomeContent, *, max_bytes: int = budget.HTML_BYTES) -> RenderedEmail:
+    """Sent once, right after the reader confirms: what they chose, how to change it or
+    leave, and the newest articles that match, so nobody waits a day to see them."""
+    language = best_language(content.language)
+    catalog = translations(language)
+    brand = content.brand.context()
+    subject = catalog.gettext("Welcome to %(site)s") % {"site": brand["site_name"]}
+    locale = babel_locale(language)
+    articles = lead_first(content.articles)
+
+    def attempt(count: int) -> RenderedEmail:
+        html, text = _render(
+            "welcome",
+            language,
+            **brand,
+            **_article_helpers(language, content.time_zone, content.topic_url),
+            subject=subject,
+            preview=subject,
+            day="",
+            topics=collation.sorted_by(language, content.topics, str),
+            frequency=catalog.gettext(_FREQUENCIES.get(content.frequency, content.frequency)),
+            news_languages=format_list(
+                [locale.languages.get(code, code) for code in content.news_languages],
+                locale=locale,
+            ),
+            lead=articles[0] if count and articles else None,
+            articles=articles[1:count],
+            more=len(articles) - min(count, len(articles)),
+            archive_url=http_url(content.archive_url),
+        )
+        return RenderedEmail(subject, html, text)
+
+    return budget.fit(attempt, len(articles), max_bytes)
+
+
+_FREQUENCIES = {
+    "immediate": _("as soon as news is published"),
+    "daily": _("once a day"),
+    "weekly": _("once a week"),
+}
+
+
+def render_confirm(language: str, brand: Brand, confirm_url: str) -> RenderedEmail:
+    return _notice(
+        "confirm", language, brand, _("%(site)s: confirm your subscription"),
+        confirm_url=confirm_url,
+    )  # fmt: skip
+
+
+def render_already_subscribed(language: str, brand: Brand, preferences_url: str) -> RenderedEmail:
+    """Sent instead of a confirm email when an active address subscribes again: the page
+    says the same in both cases, so it tells nobody whether an address is subscribed."""
+    return _notice(
+        "already_subscribed", language, brand, _("%(site)s: you are already subscribed"),
+        preferences_url=preferences_url,
+    )  # fmt: skip
+
+
+def _notice(name: str, language: str, brand: Brand, subject: str, **links: str) -> RenderedEmail:
+    language = best_language(language)
+    context = brand.context()
+    subject = translations(language).gettext(subject) % {"site": context["site_name"]}
+    html, text = _render(name, language, **context, subject=subject, preview=subject, day="",
+                         **links)  # fmt: skip
+    return RenderedEmail(subject, html, text)
 
 
 def _names(language: str) -> Callable[[Sequence[str]], str]:

@@ -152,6 +152,8 @@ def _apply(session: Session, article: Article, data: ArticleIn, now: datetime) -
     article.image_alt = data.image.alt if data.image else ""
     article.image_caption = data.image.caption if data.image else ""
     article.canonical_url = data.canonical_url
+    article.lead = data.lead
+    article.keep_out_of_email = data.keep_out_of_email
     if data.status == "draft":
         article.status = ArticleStatus.DRAFT
         article.published_at = data.published_at
@@ -183,6 +185,8 @@ def _event_for(
 
 
 def _fingerprint(article: Article) -> tuple[object, ...]:
+    # Without ``lead`` and ``keep_out_of_email``: they change no feed and no partner's
+    # copy, so changing only them is stored but makes no new version and no event.
     return (
         article.title, article.language, article.body_html, article.body_markdown,
         article.summary, tuple(article.authors), tuple(article.tag_slugs),

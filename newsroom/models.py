@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -126,6 +128,13 @@ class Article(Base):
     # ask "what is new since position P" as a range of this index, never of the outbox's
     # history (which is pruned). Unpublished and published again, it keeps the first.
     first_position: Mapped[int | None] = mapped_column(Integer)
+    # The editor's say over the email side only (feeds, pages and partners ignore both):
+    # ``lead`` puts it first and large in the digests it is in; ``keep_out_of_email``
+    # keeps it out of every digest and welcome email.
+    lead: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    keep_out_of_email: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     tags: Mapped[list[Tag]] = relationship(
         secondary=article_tags, order_by=Tag.slug, lazy="selectin"

@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     model_validator,
 )
 
@@ -155,6 +156,10 @@ class ArticleIn(BaseModel):
         Annotated[datetime, BeforeValidator(_datetime), AfterValidator(_aware)] | None
     ) = None
     status: Literal["published", "draft"] = "published"
+    # The email side only (feeds, pages and partners ignore both). JSON true or false,
+    # nothing else: "false" as a string would read as true in too many places.
+    lead: StrictBool = False
+    keep_out_of_email: StrictBool = False
 
     @model_validator(mode="after")
     def _one_body(self) -> ArticleIn:

@@ -19,13 +19,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, exists, select, type_coerce
+from sqlalchemy import Integer, exists, false, select, type_coerce
 from sqlalchemy.orm import Session
 
 from newsroom.models import Article, ArticleStatus, Tag, article_tags
 
 # Never None in these queries: each asks for a range of it.
 _first = type_coerce(Article.first_position, Integer)
+
+# What an email may carry: published, and not kept out of email by an editor. An article
+# kept out is never counted or chosen, so an edition of only such articles sends nothing.
+_EMAILABLE = (Article.status == ArticleStatus.PUBLISHED, Article.keep_out_of_email == false())
 
 # Articles per page of the newest-first pass, and pages before rare tags are asked by tag.
 _PAGE = 1000
@@ -60,7 +64,7 @@ def new_articles(
     query = (
         select(Article.id)
         .where(_first > after, _first <= upto)
-        .where(Article.status == ArticleStatus.PUBLISHED, Article.language == language)
+        .where(*_EMAILABLE, Article.language == language)
         .order_by(_first.desc())
         .limit(limit)
     )
@@ -139,7 +143,7 @@ def _page(
     rows = session.execute(
         select(_first, Article.id)
         .where(_first > after, _first < below)
-        .where(Article.status == ArticleStatus.PUBLISHED, Article.language == language)
+        .where(*_EMAILABLE, Article.language == language)
         .order_by(_first.desc())
         .limit(_PAGE)
     ).all()
@@ -179,7 +183,7 @@ def _choose_by_tag(
         # By id alone, so each is a primary-key lookup; the rest is checked here.
         for article_id, position, status, article_language in session.execute(
             select(Article.id, Article.first_position, Article.status, Article.language)
-            .where(Article.id.in_(ids[start : start + _PAGE]))
+            .where(Article.id.in_(ids[start : start + _PAGE]), Article.keep_out_of_email == false())
         ):
             if (
                 position is not None
@@ -207,7 +211,7 @@ def _rest(
     rows = session.execute(
         select(_first, Article.id)
         .where(_first > audience.since, _first < below)
-        .where(Article.status == ArticleStatus.PUBLISHED, Article.language == language)
+        .where(*_EMAILABLE, Article.language == language)
         .order_by(_first.desc())
         .limit(limit - len(audience.chosen))
     ).all()

@@ -102,6 +102,9 @@ def confirm(session: Session, token: str, *, now: datetime, settings: Settings) 
         subscriber.updated_at = now
         # Digests start with what is published from now on, not with the archive.
         subscriber.digest_position = outbox.last_position(session)
+        # The welcome email is owed (worker/notices.py tells it by these being equal):
+        # it shows the newest articles of their choice, so nobody waits for a digest.
+        subscriber.notice_requested_at = now
     elif subscriber.status is not SubscriberStatus.ACTIVE:
         raise BadToken("token", "is no longer valid; subscribe again for a new link")
     return subscriber

@@ -21,7 +21,8 @@ def test_preview_shows_the_next_edition_and_sends_nothing(mail: SmtpSink, tmp_pa
     result = runner.invoke(app, ["digest", "preview", "--language", "sv", "--html", str(page)])
 
     assert result.exit_code == 0, result.output
-    assert "Subject: Budkavle: 1 ny artikel" in result.output
+    assert "Subject: Mariehamn lär av Borlänge om trygghetsvandringar\n" in result.output
+    assert "1 ny artikel" in result.output
     assert "Mariehamn lär av Borlänge om trygghetsvandringar" in result.output
     assert "Mariehamn lär av Borlänge" in page.read_text(encoding="utf-8")
     assert "__BK_" not in page.read_text(encoding="utf-8")

@@ -16,6 +16,7 @@ from babel.messages.pofile import read_po
 from email_templates import personal
 from email_templates.i18n import LANGUAGES, LOCALE_DIR, best_language, format_day, translations
 from email_templates.render import (
+    Brand,
     DigestArticle,
     DigestContent,
     RenderedEmail,
@@ -64,14 +65,23 @@ CLOUD = [
     CloudTag("umea", "Umeå", 1, 1),
     CloudTag("vaghallning", "Väghållning", 6, 4),
 ]
+BRAND = Brand(
+    "Budkavle", PUBLIC + "/", publisher_name="Budkavle Media AB",
+    publisher_address="Stora torget 1\n781 81 Borlänge",
+)  # fmt: skip
+
+
+def topic_url(slug: str) -> str:
+    return f"{PUBLIC}/tags/{slug}"
+
+
 SIZES = {1: "12px", 2: "14px", 3: "16px", 4: "19px", 5: "22px"}
 
 
 def content(language: str = "sv", **overrides: object) -> DigestContent:
     fields: dict[str, object] = {
         "language": language,
-        "site_name": "Budkavle",
-        "public_url": PUBLIC + "/",
+        "brand": BRAND,
         "time_zone": "Europe/Helsinki" if language == "fi" else "Europe/Stockholm",
         "edition_date": EDITION,
         "articles": ARTICLES,
@@ -79,6 +89,7 @@ def content(language: str = "sv", **overrides: object) -> DigestContent:
         "cloud": CLOUD,
         "view_url": f"{PUBLIC}/utskick/42",
         "archive_url": f"{PUBLIC}/utskick",
+        "topic_url": topic_url,
     }
     fields.update(overrides)
     return DigestContent(**fields)  # type: ignore[arg-type]
@@ -122,19 +133,19 @@ class Localized(TypedDict):
 
 LOCALIZED: dict[str, Localized] = {
     "sv": {
-        "subject": "Budkavle: 3 nya artiklar – torsdag 26 november",
+        "subject": "Borlänge lär av Tammerfors – vinterväghållning – och 2 andra nyheter",
         "day": "torsdag 26 november 2026",
         "strings": ["Senaste nyheter", "Etikettmoln", "Läs mer", "Visa i webbläsaren",
                     "Avsluta prenumerationen", "Text: Åsa Lindqvist och Marcus Hjelm"],
     },
     "fi": {
-        "subject": "Budkavle: 3 uutta artikkelia – torstai 26. marraskuuta",
+        "subject": "Borlänge lär av Tammerfors – vinterväghållning – ja 2 muuta uutista",
         "day": "torstai 26. marraskuuta 2026",
         "strings": ["Uusimmat uutiset", "Avainsanapilvi", "Lue lisää", "Näytä selaimessa",
                     "Peru tilaus", "Teksti: Åsa Lindqvist ja Marcus Hjelm"],
     },
     "en": {
-        "subject": "Budkavle: 3 new articles – Thursday, 26 November",
+        "subject": "Borlänge lär av Tammerfors – vinterväghållning – and 2 other stories",
         "day": "Thursday, 26 November 2026",
         "strings": ["Latest news", "Tag cloud", "Read more", "View in browser", "Unsubscribe",
                     "By Åsa Lindqvist and Marcus Hjelm"],
@@ -157,22 +168,34 @@ def test_digest_speaks_the_subscribers_language(language: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("language", "count", "headline"),
+    ("language", "count", "headline", "others"),
     [
-        pytest.param("sv", 1, "1 ny artikel", id="sv one"),
-        pytest.param("sv", 2, "2 nya artiklar", id="sv two"),
-        pytest.param("fi", 1, "1 uusi artikkeli", id="fi one"),
-        pytest.param("fi", 4, "4 uutta artikkelia", id="fi four"),
-        pytest.param("en", 1, "1 new article", id="en one"),
-        pytest.param("is", 21, "21 ný grein", id="is twenty-one is singular"),
-        pytest.param("is", 11, "11 nýjar greinar", id="is eleven is plural"),
-        pytest.param("da", 2, "2 nye artikler", id="da two"),
+        pytest.param("sv", 1, "1 ny artikel", "", id="sv one"),
+        pytest.param("sv", 2, "2 nya artiklar", " – och 1 annan nyhet", id="sv two"),
+        pytest.param("fi", 1, "1 uusi artikkeli", "", id="fi one"),
+        pytest.param("fi", 4, "4 uutta artikkelia", " – ja 3 muuta uutista", id="fi four"),
+        pytest.param("en", 1, "1 new article", "", id="en one"),
+        pytest.param("is", 22, "22 nýjar greinar", " – og 21 önnur frétt",
+                     id="is twenty-one is singular"),
+        pytest.param("is", 12, "12 nýjar greinar", " – og 11 aðrar fréttir",
+                     id="is eleven is plural"),
+        pytest.param("da", 3, "3 nye artikler", " – og 2 andre nyheder", id="da two"),
+        pytest.param("nb", 2, "2 nye artikler", " – og 1 annen nyhet", id="nb one"),
     ],
 )
-def test_subject_counts_with_plural_forms(language: str, count: int, headline: str) -> None:
+def test_subject_leads_with_the_lead_headline_in_plural_forms(
+    language: str, count: int, headline: str, others: str
+) -> None:
     email = render_digest(content(language, articles=ARTICLES[:1] * count))
-    assert email.subject.startswith(f"Budkavle: {headline} – ")
+    assert email.subject == ARTICLES[0].title + others
     assert headline in email.text
+
+
+def test_a_long_lead_headline_is_cut_at_a_word_in_the_subject() -> None:
+    title = "Kommunfullmäktige i Borlänge beslutar om " + "vinterväghållning och " * 12
+    email = render_digest(content("sv", articles=[digest_article(title.strip(), "lang")] * 2))
+    assert len(email.subject) < 160
+    assert email.subject.endswith("… – och 1 annan nyhet")
 
 
 @pytest.mark.parametrize(
@@ -230,16 +253,17 @@ def test_article_text_is_escaped_in_html_and_kept_in_text() -> None:
     assert title in email.text
 
 
-def test_every_tag_in_the_cloud_links_to_its_feed_at_its_size() -> None:
+def test_every_tag_in_the_cloud_links_to_its_topic_page_at_its_size() -> None:
     page = Page(render_digest(content("sv")).html)
     for tag in CLOUD:
         [link] = [link for link in page.links if link["text"] == tag.label]
-        assert link["href"] == f"{PUBLIC}/feeds/tags/{tag.slug}.atom"
+        assert link["href"] == f"{PUBLIC}/tags/{tag.slug}"
         assert f"font-size:{SIZES[tag.step]}" in link["style"]
     article_tags = [link for link in page.links if link["text"].startswith("#")]
     assert {link["href"] for link in article_tags} == {
-        f"{PUBLIC}/feeds/tags/borlange.atom", f"{PUBLIC}/feeds/tags/vaghallning.atom",
+        f"{PUBLIC}/tags/borlange", f"{PUBLIC}/tags/vaghallning",
     }
+    assert "/feeds/" not in render_digest(content("sv")).text
 
 
 def test_images_have_alt_text_and_captions() -> None:
@@ -271,8 +295,8 @@ def test_links_go_straight_to_their_targets() -> None:
     page = Page(render_digest(content("sv")).html)
     allowed = (
         {a.url for a in LATEST}
-        | {f"{PUBLIC}/feeds/tags/{slug}.atom" for slug in ("borlange", "nordiskt-samarbete",
-                                                          "tammerfors", "umea", "vaghallning")}
+        | {f"{PUBLIC}/tags/{slug}" for slug in ("borlange", "nordiskt-samarbete",
+                                                "tammerfors", "umea", "vaghallning")}
         | {PUBLIC, f"{PUBLIC}/utskick/42", f"{PUBLIC}/utskick",
            personal.PREFERENCES_URL, personal.UNSUBSCRIBE_URL}
     )
@@ -318,7 +342,7 @@ def test_text_part_reads_as_plain_text() -> None:
     assert not re.search(r"<[a-z/]|&(amp|lt|gt|quot|#\d+);", text), "markup in the text part"
     for article in LATEST:
         assert article.title in text and article.url in text
-    assert "Borlänge (12): https://nyheter.example/feeds/tags/borlange.atom" in text
+    assert "Borlänge (12): https://nyheter.example/tags/borlange" in text
     long_lines = [line for line in text.splitlines() if len(line) > 72 and "://" not in line]
     assert long_lines == []
 
@@ -338,7 +362,7 @@ ALREADY = {
 @pytest.mark.parametrize("language", sorted(CONFIRM))
 def test_confirm_email(language: str) -> None:
     url = f"{PUBLIC}/subscribe/confirm?token=eyJhIjoiw6UifQ.abc&lang={language}"
-    email = render_confirm(language, "Budkavle", url, PUBLIC)
+    email = render_confirm(language, BRAND, url)
     subject, button = CONFIRM[language]
     assert email.subject == subject
     assert [link["href"] for link in Page(email.html).links if link["text"].strip() == button] \
@@ -350,7 +374,7 @@ def test_confirm_email(language: str) -> None:
 @pytest.mark.parametrize("language", sorted(ALREADY))
 def test_already_subscribed_email(language: str) -> None:
     url = f"{PUBLIC}/preferences?token=abc.def"
-    email = render_already_subscribed(language, "Budkavle", url, PUBLIC)
+    email = render_already_subscribed(language, BRAND, url)
     subject, button = ALREADY[language]
     assert email.subject == subject
     assert url in [link["href"] for link in Page(email.html).links]

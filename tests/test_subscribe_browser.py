@@ -92,6 +92,10 @@ def test_a_reader_subscribes_confirms_changes_and_leaves_in_swedish(
     assert subscriber("asa.oberg@example.se").status is SubscriberStatus.PENDING
     page.get_by_role("button", name="Bekräfta").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Du prenumererar nu")
+    # Confirming brings the welcome email at once, with the newest news they chose.
+    welcome = parsed(mail.wait_for(2, timeout=20)[1].data)
+    assert welcome["Subject"] == "Välkommen till Budkavle"
+    assert "Ämnen: Borlänge" in parts(welcome)[0]
     active = subscriber("asa.oberg@example.se")
     assert active.status is SubscriberStatus.ACTIVE
     assert (active.frequency, active.tags, active.time_zone) == (
@@ -118,7 +122,7 @@ def test_a_reader_subscribes_confirms_changes_and_leaves_in_swedish(
         lambda: subscriber("asa.oberg@example.se").status is SubscriberStatus.UNSUBSCRIBED,
         what="the subscriber to be unsubscribed",
     )
-    assert len(mail.messages) == 1, "confirming and leaving send no more email"
+    assert len(mail.messages) == 2, "saving and leaving send no more email"
 
 
 @pytest.mark.parametrize(

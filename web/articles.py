@@ -51,6 +51,8 @@ class ArticleOut(BaseModel):
     published_at: datetime | None
     updated_at: datetime
     retracted_at: datetime | None
+    lead: bool
+    keep_out_of_email: bool
 
 
 class ArticleBody(ArticleOut):
@@ -79,6 +81,8 @@ def _out(article: Article) -> dict[str, object]:
         "published_at": article.published_at,
         "updated_at": article.updated_at,
         "retracted_at": article.retracted_at,
+        "lead": article.lead,
+        "keep_out_of_email": article.keep_out_of_email,
         "body_html": article.body_html,
     }
 

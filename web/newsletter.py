@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config import Settings, get_settings
+from email_templates.content import digest_content, zone_of
 from email_templates.render import render_digest
 from feeds.store import etag_of
 from newsroom import urls
@@ -29,7 +30,6 @@ from web.assets import READ
 from web.params import RowId
 from web.security import email_policy
 from web.sitepage import error_page, etag_for, matches, page_number, reader_language
-from worker.digest import digest_content, zone_of
 
 router = APIRouter(include_in_schema=False)
 

@@ -208,7 +208,14 @@ def confirm(request: Request, token: str, lang: str | None = None) -> Response:
             subscriber = subscribers.confirm(session, token, now=utcnow(), settings=settings)
         except BadToken:
             return dead_link(request, session, token, Purpose.CONFIRM, lang)
-        return _confirmed(request, subscriber, language_for(request, subscriber, lang))
+        response = _confirmed(request, subscriber, language_for(request, subscriber, lang))
+        owed = subscriber.notice_requested_at != subscriber.notice_sent_at
+        subscriber_id = subscriber.id
+    # After the commit, the welcome email's bell (a second confirm rings for nothing: the
+    # row says it was sent, or is being sent).
+    if owed:
+        bell.ring_notices([subscriber_id])
+    return response
 
 
 def _confirmed(request: Request, subscriber: Subscriber, language: str) -> Response:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -13,12 +11,13 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from config import Settings
-from email_templates.render import DigestArticle, DigestContent, RenderedEmail, render_digest
-from feeds.query import article_url_for
-from newsroom import editions, tagcloud, urls
+from email_templates import content
+from email_templates.content import Shared
+from email_templates.render import RenderedEmail, render_digest
+from newsroom import editions
 from newsroom.db import get_engine, read_scope, session_scope
 from newsroom.editions import Segment, Slot
-from newsroom.models import Article, ArticleStatus, Edition, EditionSegment, utcnow
+from newsroom.models import Edition, EditionSegment, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,8 @@ def plan_rest(edition_id: int, settings: Settings, now: datetime) -> list[Batch]
     ]
     if unrendered:
         with read_scope() as session:
-            shared = read_shared(session, [segment for _, segment in unrendered], settings, now)
+            segments = [segment for _, segment in unrendered]
+            shared = content.read_shared(session, segments, settings, now)
         for start in range(0, len(unrendered), _SEGMENTS):
             _render_segments(edition_id, unrendered[start : start + _SEGMENTS], shared,
                              settings, zone, now)  # fmt: skip
@@ -191,43 +191,10 @@ def _render_segments(
 _segments = cast(Table, EditionSegment.__table__)
 
 
-@dataclass
-class Shared:
-    """What the segments of one edition show in common, read once for all of them."""
-
-    articles: dict[int, DigestArticle]  # every article a segment shows that is published
-    latest: dict[str, list[tuple[int, DigestArticle]]]  # newest first, per language
-    clouds: dict[str, list[tagcloud.CloudTag]]
-
-
-def read_shared(
-    session: Session, segments: Sequence[Segment], settings: Settings, now: datetime
-) -> Shared:
-    """A segment's "latest news" are the newest articles in its language that it does
-    not show: among the newest (latest count + max articles) whatever it shows."""
-    ids = sorted({article_id for segment in segments for article_id in segment.article_ids})
-    articles = {
-        article.id: _digest_article(article, settings)
-        for start in range(0, len(ids), 1000)
-        for article in _published(session, ids[start : start + 1000])
-    }
-    languages = sorted({segment.language for segment in segments})
-    enough = settings.digest_latest_count + settings.digest_max_articles
-    latest = {
-        language: [
-            (article.id, _digest_article(article, settings))
-            for article in _latest(session, language, (), now, enough)
-        ]
-        for language in languages
-    }
-    clouds = {language: _cloud(session, language, settings, now) for language in languages}
-    return Shared(articles, latest, clouds)
-
-
 def refresh_segment(session: Session, row: EditionSegment, settings: Settings) -> bool:
     """Render the segment again if some of its articles were retracted since; False when
     none is left (nothing to send)."""
-    published = {article.id for article in _published(session, row.article_ids)}
+    published = {article.id for article in content.emailable(session, row.article_ids)}
     if published == set(row.article_ids):
         return True
     remaining = tuple(article_id for article_id in row.article_ids if article_id in published)
@@ -241,16 +208,11 @@ def refresh_segment(session: Session, row: EditionSegment, settings: Settings) -
         row.id,
         Segment(row.language, remaining),
         settings,
-        zone_of(edition.key) or settings.time_zone,
+        content.zone_of(edition.key) or settings.time_zone,
         row.created_at,
     )
     row.subject, row.html, row.text = rendered.subject, rendered.html, rendered.text
     return True
-
-
-def zone_of(key: str) -> str | None:
-    """The time zone an edition's dates are shown in; None: the site's."""
-    return editions.zone_of(key)
 
 
 def render_segment(
@@ -265,98 +227,9 @@ def render_segment(
     shared: Shared | None = None,
 ) -> RenderedEmail:
     return render_digest(
-        digest_content(
+        content.digest_content(
             session, segment_id, segment.language, segment.article_ids, settings, zone, now,
             shared=shared,
         ),
         personal_links=personal_links,
     )  # fmt: skip
-
-
-def digest_content(
-    session: Session,
-    segment_id: int,
-    language: str,
-    article_ids: Sequence[int],
-    settings: Settings,
-    zone: str,
-    now: datetime,
-    *,
-    shared: Shared | None = None,
-) -> DigestContent:
-    """What a segment shows: its articles, the latest news beside them, the tag cloud
-    (``shared``: read once for all the segments of an edition)."""
-    articles: list[DigestArticle]
-    if shared is not None:
-        articles = [shared.articles[i] for i in article_ids if i in shared.articles]
-        shown = set(article_ids)
-        latest = [item for i, item in shared.latest[language] if i not in shown]
-        latest = latest[: settings.digest_latest_count]
-        cloud = shared.clouds[language]
-    else:
-        chosen = {article.id: article for article in _published(session, article_ids)}
-        articles = [_digest_article(chosen[i], settings) for i in article_ids if i in chosen]
-        latest = [
-            _digest_article(article, settings)
-            for article in _latest(
-                session, language, article_ids, now, settings.digest_latest_count
-            )
-        ]
-        cloud = _cloud(session, language, settings, now)
-    return DigestContent(
-        language=language,
-        site_name=settings.site_name,
-        public_url=settings.public_url,
-        time_zone=zone,
-        edition_date=now,
-        articles=articles,
-        latest=latest,
-        cloud=cloud,
-        view_url=urls.edition_url(segment_id, settings),
-        archive_url=urls.newsletter_url(settings),
-    )
-
-
-def _cloud(
-    session: Session, language: str, settings: Settings, now: datetime
-) -> list[tagcloud.CloudTag]:
-    return tagcloud.tag_cloud(
-        session, since=now - timedelta(days=settings.tag_cloud_days), until=now, language=language
-    )
-
-
-def _latest(
-    session: Session, language: str, leave_out: Sequence[int], now: datetime, count: int
-) -> Sequence[Article]:
-    return session.scalars(
-        select(Article)
-        .where(Article.status == ArticleStatus.PUBLISHED, Article.language == language)
-        .where(Article.id.not_in(list(leave_out)))
-        .where(Article.published_at <= now)
-        .order_by(Article.published_at.desc(), Article.id.desc())
-        .limit(count)
-    ).all()
-
-
-def _published(session: Session, article_ids: Sequence[int]) -> Sequence[Article]:
-    # A retraction after planning takes the article out of the rendering too.
-    return session.scalars(
-        select(Article)
-        .where(Article.id.in_(list(article_ids)))
-        .where(Article.status == ArticleStatus.PUBLISHED)
-    ).all()
-
-
-def _digest_article(article: Article, settings: Settings) -> DigestArticle:
-    assert article.published_at is not None
-    return DigestArticle(
-        title=article.title,
-        summary=article.summary,
-        url=article_url_for(article.canonical_url, article.slug, settings),
-        image_url=article.image_url,
-        image_alt=article.image_alt,
-        image_caption=article.image_caption,
-        published_at=article.published_at,
-        tags=[(tag.slug, tag.label) for tag in article.tags],
-        authors=list(article.authors),
-    )

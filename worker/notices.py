@@ -1,5 +1,8 @@
-"""The one-off emails a subscribe request owes: "confirm your subscription" (double opt-in)
-or, to an address that is already active, "you are already subscribed".
+"""The one-off emails a subscriber is owed: "confirm your subscription" (double opt-in),
+"you are already subscribed" (to an address that is already active), and the welcome
+email right after confirming (what they chose, how to change it or leave, and the newest
+articles that match). Which one is owed follows from the row: a confirmation sets
+``notice_requested_at`` to ``confirmed_at``, and that is the welcome.
 
 The row says what is owed: ``notice_requested_at`` set by the request, copied into
 ``notice_sent_at`` once the SMTP server took the message. So a bell rung twice, or a
@@ -14,16 +17,20 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from config import Settings, get_settings
+from email_templates import content
 from email_templates.render import (
+    Brand,
     RenderedEmail,
     render_already_subscribed,
     render_confirm,
+    render_welcome,
 )
 from newsroom import links, messageids, verp
 from newsroom.db import session_scope
-from newsroom.models import Subscriber, SubscriberStatus
+from newsroom.models import Subscriber, SubscriberStatus, utcnow
 from worker import tallies
 from worker.bell import redis_client
 from worker.dkimsign import signer_from_settings
@@ -55,7 +62,7 @@ def send(subscriber_id: int, settings: Settings) -> None:
         if requested is None or requested == subscriber.notice_sent_at:
             redis_client().delete(lease)
             return  # nothing owed, or already sent: a second bell
-        rendered = _render(subscriber, settings)
+        rendered = _render(session, subscriber, settings)
         if rendered is None:  # unsubscribed, bounced or complained since: mail nobody
             subscriber.notice_sent_at = requested
             redis_client().delete(lease)
@@ -116,18 +123,20 @@ def message_id(subscriber_id: int, requested: datetime, domain: str, secret: str
     return messageids.for_notice(subscriber_id, requested, domain, secret.encode())
 
 
-def _render(subscriber: Subscriber, settings: Settings) -> RenderedEmail | None:
+def _render(session: Session, subscriber: Subscriber, settings: Settings) -> RenderedEmail | None:
+    brand = Brand.from_settings(settings)
     if subscriber.status is SubscriberStatus.PENDING:
-        return render_confirm(
-            subscriber.language, settings.site_name,
-            links.confirm_url(subscriber, settings), settings.public_url,
-        )  # fmt: skip
-    if subscriber.status is SubscriberStatus.ACTIVE:
-        return render_already_subscribed(
-            subscriber.language, settings.site_name,
-            links.preferences_url(subscriber, settings), settings.public_url,
-        )  # fmt: skip
-    return None
+        return render_confirm(subscriber.language, brand, links.confirm_url(subscriber, settings))
+    if subscriber.status is not SubscriberStatus.ACTIVE:
+        return None
+    if (
+        subscriber.confirmed_at is not None
+        and subscriber.confirmed_at == subscriber.notice_requested_at
+    ):
+        return render_welcome(content.welcome_content(session, subscriber, settings, utcnow()))
+    return render_already_subscribed(
+        subscriber.language, brand, links.preferences_url(subscriber, settings)
+    )
 
 
 def _message(

@@ -1,0 +1,192 @@
+"""What an email shows, read from the newsroom: an edition segment's articles, the latest
+news beside them and the tag cloud; a welcome email's recent articles.
+
+Beside the renderer, below the worker and the web app, so both the digest's planning
+(worker/digest.py) and the public "view in browser" page (web/newsletter.py) read an
+edition the same way without one importing the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from sqlalchemy import exists, false, select
+from sqlalchemy.orm import Session
+
+from config import Settings
+from email_templates.render import Brand, DigestArticle, DigestContent, WelcomeContent
+from newsroom import editions, tagcloud, urls
+from newsroom.models import Article, ArticleStatus, Subscriber, Tag, article_tags
+
+# What an email may carry: published, and not kept out of email by an editor.
+_EMAILABLE = (Article.status == ArticleStatus.PUBLISHED, Article.keep_out_of_email == false())
+
+
+@dataclass
+class Shared:
+    """What the segments of one edition show in common, read once for all of them."""
+
+    articles: dict[int, DigestArticle]  # every article a segment shows that may be mailed
+    latest: dict[str, list[tuple[int, DigestArticle]]]  # newest first, per language
+    clouds: dict[str, list[tagcloud.CloudTag]]
+
+
+def read_shared(
+    session: Session, segments: Sequence[editions.Segment], settings: Settings, now: datetime
+) -> Shared:
+    """A segment's "latest news" are the newest articles in its language that it does
+    not show: among the newest (latest count + max articles) whatever it shows."""
+    ids = sorted({article_id for segment in segments for article_id in segment.article_ids})
+    articles = {
+        article.id: digest_article(article, settings)
+        for start in range(0, len(ids), 1000)
+        for article in emailable(session, ids[start : start + 1000])
+    }
+    languages = sorted({segment.language for segment in segments})
+    enough = settings.digest_latest_count + settings.digest_max_articles
+    latest = {
+        language: [
+            (article.id, digest_article(article, settings))
+            for article in _latest(session, language, (), now, enough)
+        ]
+        for language in languages
+    }
+    clouds = {language: _cloud(session, language, settings, now) for language in languages}
+    return Shared(articles, latest, clouds)
+
+
+def digest_content(
+    session: Session,
+    segment_id: int,
+    language: str,
+    article_ids: Sequence[int],
+    settings: Settings,
+    zone: str,
+    now: datetime,
+    *,
+    shared: Shared | None = None,
+) -> DigestContent:
+    """What a segment shows: its articles, the latest news beside them, the tag cloud
+    (``shared``: read once for all the segments of an edition)."""
+    if shared is None:
+        shared = read_shared(session, [editions.Segment(language, tuple(article_ids))],
+                             settings, now)  # fmt: skip
+    articles = [shared.articles[i] for i in article_ids if i in shared.articles]
+    shown = set(article_ids)
+    latest = [item for i, item in shared.latest[language] if i not in shown]
+    return DigestContent(
+        language=language,
+        brand=Brand.from_settings(settings),
+        time_zone=zone,
+        edition_date=now,
+        articles=articles,
+        latest=latest[: settings.digest_latest_count],
+        cloud=shared.clouds[language],
+        view_url=urls.edition_url(segment_id, settings),
+        archive_url=urls.newsletter_url(settings),
+        topic_url=partial(urls.topic_url, settings=settings),
+    )
+
+
+def recent_articles(
+    session: Session,
+    language: str,
+    tags: Sequence[str],
+    settings: Settings,
+    now: datetime,
+    limit: int,
+) -> list[DigestArticle]:
+    """The newest mailable articles in ``language`` with any of ``tags`` (none: any), for
+    a welcome email: what the reader would have got, had they subscribed a while ago."""
+    query = (
+        select(Article)
+        .where(*_EMAILABLE, Article.language == language, Article.published_at <= now)
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(limit)
+    )
+    if tags:
+        tagged = (
+            select(article_tags.c.article_id)
+            .join(Tag, Tag.id == article_tags.c.tag_id)
+            .where(article_tags.c.article_id == Article.id, Tag.slug.in_(list(tags)))
+        )
+        query = query.where(exists(tagged))
+    return [digest_article(article, settings) for article in session.scalars(query)]
+
+
+# Articles in a welcome email: enough to show what the choice brings, few enough to read.
+WELCOME_ARTICLES = 5
+
+
+def welcome_content(
+    session: Session, subscriber: Subscriber, settings: Settings, now: datetime
+) -> WelcomeContent:
+    """What a newly confirmed reader chose, and the newest articles that match it."""
+    labels = dict(
+        session.execute(select(Tag.slug, Tag.label).where(Tag.slug.in_(subscriber.tags))).all()
+    ) if subscriber.tags else {}  # fmt: skip
+    return WelcomeContent(
+        language=subscriber.language,
+        brand=Brand.from_settings(settings),
+        time_zone=subscriber.time_zone,
+        topics=[labels.get(slug, slug) for slug in subscriber.tags],
+        frequency=str(subscriber.frequency),
+        news_languages=[subscriber.language],
+        articles=recent_articles(
+            session, subscriber.language, subscriber.tags, settings, now, WELCOME_ARTICLES
+        ),
+        topic_url=partial(urls.topic_url, settings=settings),
+        archive_url=urls.newsletter_url(settings),
+    )
+
+
+def zone_of(key: str) -> str | None:
+    """The time zone an edition's dates are shown in; None: the site's."""
+    return editions.zone_of(key)
+
+
+def emailable(session: Session, article_ids: Sequence[int]) -> Sequence[Article]:
+    # A retraction after planning takes the article out of the rendering too, and so does
+    # an editor keeping it out of email after planning.
+    query = select(Article).where(Article.id.in_(list(article_ids)), *_EMAILABLE)
+    return session.scalars(query).all()
+
+
+def digest_article(article: Article, settings: Settings) -> DigestArticle:
+    assert article.published_at is not None
+    return DigestArticle(
+        title=article.title,
+        summary=article.summary,
+        url=article.canonical_url or urls.article_url(article.slug, settings),
+        image_url=article.image_url,
+        image_alt=article.image_alt,
+        image_caption=article.image_caption,
+        published_at=article.published_at,
+        tags=[(tag.slug, tag.label) for tag in article.tags],
+        authors=list(article.authors),
+        lead=article.lead,
+    )
+
+
+def _cloud(
+    session: Session, language: str, settings: Settings, now: datetime
+) -> list[tagcloud.CloudTag]:
+    return tagcloud.tag_cloud(
+        session, since=now - timedelta(days=settings.tag_cloud_days), until=now, language=language
+    )
+
+
+def _latest(
+    session: Session, language: str, leave_out: Sequence[int], now: datetime, count: int
+) -> Sequence[Article]:
+    return session.scalars(
+        select(Article)
+        .where(*_EMAILABLE, Article.language == language)
+        .where(Article.id.not_in(list(leave_out)))
+        .where(Article.published_at <= now)
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(count)
+    ).all()

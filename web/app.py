@@ -14,6 +14,7 @@ from feeds.store import CHANGES_CHANNEL
 from web import (
     articles,
     bouncehooks,
+    desk,
     errors,
     health,
     newsletter,
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Front:
     app.include_router(partners.pull)
     app.include_router(subscribers.admin)
     app.include_router(bouncehooks.router)
+    desk.install(app)
     app.add_route("/feeds/{path:path}", serve_feed, methods=["GET", "HEAD"])
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(Metrics)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from config import get_settings
 from newsroom import audit, partnerhealth, users
 from newsroom.db import read_scope, session_scope
 from newsroom.models import PartnerState, utcnow
@@ -51,6 +52,8 @@ def home(request: Request, viewer: Annotated[desk.Viewer, Depends(desk.signed_in
         items = [(text, None) for text, _ in items]  # the partner pages are operators'
     return page(
         request, "home.html", viewer, items=items, lag=round(lag),
+        # As /readyz judges the outbox: a wait under its limit is a busy outbox, not a stall.
+        stall=get_settings().ready_outbox_stall_seconds,
         languages=[(code, i18n.LANGUAGE_NAMES[code]) for code in i18n.LANGUAGES],
     )  # fmt: skip
 

@@ -47,14 +47,17 @@ _WORDS: dict[str, tuple[str, str]] = {
         "{name} har misslyckats {count} gånger i rad sedan {since}.",
     ),
     "home.partner_failed": (
-        "{name} has {count} deliveries that gave up.",
-        "{name} har {count} leveranser som gav upp.",
+        "Deliveries to {name} that gave up: {count}",
+        "Leveranser till {name} som gav upp: {count}",
     ),
     "home.outbox_lag": (
         "The oldest unhandled publish waits {seconds} seconds.",
         "Den äldsta obehandlade publiceringen har väntat i {seconds} sekunder.",
     ),
-    "home.outbox_ok": ("Publishing flows: no event waits.", "Publiceringen flyter: inget väntar."),
+    "home.outbox_ok": (
+        "Publishing flows: nothing waits long.",
+        "Publiceringen flyter: inget väntar länge.",
+    ),
     "home.language": ("Desk language", "Redaktionens språk"),
     "home.language_browser": ("As my browser", "Som min webbläsare"),
     "home.language_save": ("Save language", "Spara språk"),

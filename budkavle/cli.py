@@ -139,7 +139,8 @@ def _first_operator(first: tuple[str, str] | None) -> str:
     login, password = first
     return (
         f"  sign in as {login}\n"
-        f"  password   {password}   (shown once: keep it; more with `budkavle users add`)\n"
+        f"  password   {password}\n"
+        "  (shown this once: keep it; more with  budkavle users add)\n"
     )
 
 

@@ -82,7 +82,7 @@ def test_an_operator_replays_a_failing_partners_delivery_and_reads_the_audit_log
 
     page.get_by_role("link", name="Borlänge kommun har misslyckats", exact=False).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Partner: Borlänge kommun")
-    page.get_by_role("button", name=f"Skicka leverans {delivery} igen").click()
+    page.get_by_role("button", name=f"Skicka igen: leverans {delivery}").click()
     expect(page.get_by_role("status")).to_contain_text(f"Leverans {delivery} skickas igen")
     assert delivery_status(delivery) is DeliveryStatus.PENDING
 

@@ -23,6 +23,7 @@ from budkavle.digest_cli import app as digest_app
 from budkavle.markdown_files import FileError, read_article
 from budkavle.partners_cli import app as partners_app
 from budkavle.subscribers_cli import app as subscribers_app
+from budkavle.users_cli import app as users_app
 from config import SettingsError, get_settings
 from newsroom import articles
 from newsroom.db import migrate, session_scope
@@ -37,6 +38,7 @@ feeds_app = typer.Typer(help="Feed documents.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(partners_app, name="partners")
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(users_app, name="users")
 app.command("bounces")(bounces_command)
 app.command("articles")(articles_command)
 app.add_typer(digest_app, name="digest")
@@ -106,7 +108,7 @@ def serve(
         os.environ["BUDKAVLE_LOG_FORMAT"] = log_format.value
         get_settings.cache_clear()
 
-    def announce(env: dict[str, str]) -> None:
+    def announce(env: dict[str, str], first: tuple[str, str] | None) -> None:
         url = env["BUDKAVLE_PUBLIC_URL"]
         console.print(Panel.fit(
             f"[bold]{get_settings().site_name}[/bold] is starting\n\n"
@@ -114,6 +116,8 @@ def serve(
             f"Feeds        {url}/feeds/all.atom  (.rss, .json)\n"
             f"API docs     {url}/docs\n"
             f"Admin token  {env['BUDKAVLE_ADMIN_TOKEN']}\n"
+            f"Desk         {url}/desk\n"
+            f"{_first_operator(first)}"
             f"Database     {env['BUDKAVLE_DATABASE_URL']}\n"
             f"Redis        {env['BUDKAVLE_REDIS_URL']}\n\n"
             "Publish with  budkavle demo   or   budkavle publish article.md\n"
@@ -127,6 +131,18 @@ def serve(
         err.print(f"[red]Not started:[/red] {exc}")
         raise typer.Exit(1) from None
     raise typer.Exit(code)
+
+
+def _first_operator(first: tuple[str, str] | None) -> str:
+    """The desk's first account, made on a fresh data folder; its password shown this once."""
+    if first is None:
+        return ""
+    login, password = first
+    return (
+        f"  sign in as {login}\n"
+        f"  password   {password}\n"
+        "  (shown this once: keep it; more with  budkavle users add)\n"
+    )
 
 
 @app.command("migrate")

@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from budkavle import datadir, embedded_redis
 from budkavle.supervise import Child, Supervisor
 from config import Settings, get_settings
-from newsroom.db import migrate
+from newsroom import audit, users
+from newsroom.db import migrate, session_scope
+from newsroom.models import utcnow
 from worker.app import PUSH_QUEUE
 
 
@@ -104,11 +106,22 @@ def serve_lock(settings: Settings) -> Iterator[None]:
         yield
 
 
+def first_operator() -> tuple[str, str] | None:
+    """A fresh desk gets an operator account (login, password), like the admin token;
+    the password is printed once and kept nowhere but as its hash."""
+    with session_scope() as session:
+        made = users.first_operator(session, utcnow())
+        if made is not None:
+            actor = audit.Actor(None, audit.CLI)
+            audit.record(session, actor, "user.add", utcnow(), made[0], {"role": "operator"})
+    return made
+
+
 def run(
     host: str,
     port: int,
     concurrency: int,
-    announce: Callable[[dict[str, str]], None],
+    announce: Callable[[dict[str, str], tuple[str, str] | None], None],
 ) -> int:
     settings = get_settings()
     settings.data_path.mkdir(parents=True, exist_ok=True)
@@ -119,6 +132,7 @@ def run(
                 print(f"budkavle: stopped a redis-server left running (pid {stale})",
                       file=sys.stderr)  # fmt: skip
         migrate()
+        first = first_operator()
         env = child_environment(settings, host, port)
-        announce(env)
+        announce(env, first)
         return Supervisor(children(host, port, settings, concurrency), env).run()

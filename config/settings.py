@@ -113,6 +113,18 @@ class Settings(BaseSettings):
     partner_pull_burst: int = Field(
         120, ge=1, description="Partner pull API requests a client may send at once."
     )
+    desk_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="A desk sign-in lasts this long, then asks again."
+    )
+    desk_login_rate_per_minute: float = Field(
+        5.0,
+        ge=0,
+        description="Desk sign-in attempts per minute, per client address and per account; "
+        "0: no limit.",
+    )
+    desk_login_burst: int = Field(
+        10, ge=1, description="Desk sign-in attempts an address or account may make at once."
+    )
     webhook_allow_networks: str = Field(
         "",
         examples=["10.0.0.0/8,192.168.1.0/24"],

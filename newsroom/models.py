@@ -572,3 +572,8 @@ class ProcessedReport(Base):
     # The report's Message-ID, or "sha256:<hex>" of its bytes when it has none.
     message_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# The desk's tables live in their own module; importing it here puts them in Base.metadata
+# for Alembic and every test that builds the schema from it.
+from newsroom import deskmodels as _deskmodels  # noqa: E402, F401

@@ -98,6 +98,7 @@ def token(purpose: Purpose, email: str = "lasare@example.se") -> Callable[[], st
 # (path, a style of the body that the page's style sheet gives it: proof the CSS loaded)
 SITE = ("backgroundColor", "rgb(255, 253, 249)")  # web/static/site.css: --paper
 FORM = ("maxWidth", "576px")  # web/static/subscribe.css
+DESK = ("margin", "0px")  # web/desk/static/desk.css
 # fmt: off
 PAGES = [
     pytest.param(fixed("/"), SITE, id="home"),
@@ -111,6 +112,7 @@ PAGES = [
     pytest.param(token(Purpose.PREFERENCES), FORM, id="preferences"),
     pytest.param(token(Purpose.UNSUBSCRIBE), FORM, id="unsubscribe"),
     pytest.param(fixed("/embed/subscribe?lang=fi"), ("maxWidth", "none"), id="embed"),
+    pytest.param(fixed("/desk/login"), DESK, id="desk-login"),
 ]
 # fmt: on
 

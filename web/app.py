@@ -15,6 +15,7 @@ from web import (
     articles,
     assets,
     bouncehooks,
+    desk,
     docs,
     embed,
     errors,
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Front:
     app.include_router(partners.pull)
     app.include_router(subscribers.admin)
     app.include_router(bouncehooks.router)
+    desk.install(app)
     app.add_route("/feeds/{path:path}", serve_feed, methods=["GET", "HEAD"])
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(Metrics)

@@ -1,5 +1,6 @@
-"""The site's own static files under /static/: the pages' style sheets (web/static/) and
-Swagger UI's files for /docs (from the fastapi-offline wheel, under /static/docs/).
+"""The site's own static files under /static/: the pages' style sheets (web/static/), the
+desk's (web/desk/static/, under /static/desk/) and Swagger UI's files for /docs (from the
+fastapi-offline wheel, under /static/docs/).
 
 Pages link each file as ``static_url(name)``, whose ``?v=`` is a hash of its bytes: a
 browser may keep a versioned URL for a year (RFC 9111 §5.2.2.1; "immutable", RFC 8246),
@@ -20,6 +21,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, Response
 STATIC_PATH = "/static"
 ROOTS = {
     "": Path(__file__).parent / "static",
+    "desk/": Path(__file__).parent / "desk" / "static",
     "docs/": Path(fastapi_offline.__file__).parent / "static",
 }
 # Only these kinds are served, each with its own type (nosniff is on every answer).

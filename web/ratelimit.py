@@ -72,6 +72,9 @@ def rules(settings: Settings) -> dict[str, Rule]:
         "subscribe": Rule(settings.subscribe_rate_per_minute, settings.subscribe_burst),
         "websub": Rule(settings.websub_rate_per_minute, settings.websub_burst),
         "partner_pull": Rule(settings.partner_pull_rate_per_minute, settings.partner_pull_burst),
+        # Desk sign-ins: per client address, and per account named (whatever the address).
+        "desk_login": Rule(settings.desk_login_rate_per_minute, settings.desk_login_burst),
+        "desk_login_account": Rule(settings.desk_login_rate_per_minute, settings.desk_login_burst),
     }
 
 

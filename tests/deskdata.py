@@ -1,0 +1,60 @@
+"""Desk test data: a partner municipality whose pushes have been failing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from newsroom import articles, partners
+from newsroom.db import session_scope
+from newsroom.models import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    PartnerDelivery,
+    PartnerState,
+    utcnow,
+)
+from newsroom.partners import PartnerIn
+from newsroom.schemas import ArticleIn
+from tests.support import article
+
+
+def failing_partner(name: str = "Borlänge kommun", disabled: bool = False) -> tuple[int, int]:
+    """A partner with one delivery that gave up after three 503s: (partner id, delivery id)."""
+    now = utcnow()
+    with session_scope() as session:
+        partner, _, _ = partners.register(session, PartnerIn(name=name))
+        # Set here, not through register(): its check resolves the host, and tests have no DNS.
+        partner.webhook_url = "https://borlange.example/budkavle"
+        partner.failing_since = now - timedelta(hours=26)
+        if disabled:
+            partners.disable(partner, "failing for three days", now)
+        data = ArticleIn.model_validate(article())
+        _, event = articles.create_or_update(session, data, now, timedelta(seconds=1))
+        assert event is not None
+        partners.plan_deliveries(session, event, now)
+        delivery = session.scalars(
+            select(PartnerDelivery).where(PartnerDelivery.partner_id == partner.id)
+        ).one()
+        delivery.status = DeliveryStatus.FAILED
+        delivery.attempts = 3
+        delivery.last_status = 503
+        delivery.last_error = "Service Unavailable"
+        for hours in (26, 20, 2):
+            session.add(DeliveryAttempt(delivery_id=delivery.id, status_code=503,
+                                        attempted_at=now - timedelta(hours=hours),
+                                        error="Service Unavailable", duration_ms=120))  # fmt: skip
+        return partner.id, delivery.id
+
+
+def partner_state(partner_id: int) -> PartnerState:
+    with session_scope() as session:
+        return partners.find(session, partner_id).state
+
+
+def delivery_status(delivery_id: int) -> DeliveryStatus:
+    with session_scope() as session:
+        found = session.get(PartnerDelivery, delivery_id)
+        assert found is not None
+        return found.status

@@ -75,6 +75,11 @@ def digest_content(
         shared = read_shared(session, [editions.Segment(language, tuple(article_ids))],
                              settings, now)  # fmt: skip
     articles = [shared.articles[i] for i in article_ids if i in shared.articles]
+    # Newest published first. The segment lists them by feed position, which the worker
+    # gives as it handles each publish: under load a burst's events may be handled out of
+    # order, and the reader would find an older story above a newer one. (Stable: equal
+    # times keep the position order.)
+    articles.sort(key=lambda article: article.published_at, reverse=True)
     shown = set(article_ids)
     latest = [item for i, item in shared.latest[language] if i not in shown]
     return DigestContent(

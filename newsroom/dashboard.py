@@ -6,11 +6,19 @@ and ix_outbox_pending for handled events), so a dashboard costs the same in year
 on day one. Counting is done per UTC hour in the database; days in the newsroom's time
 zone are summed from those hours here (exact for every zone whose offset is whole hours,
 which covers the Nordic ones).
+
+The counts of hours that are over are kept in this process for a few minutes (``_kept``):
+counting a month of sends walks one index entry per email, some 60 ms per 100k emails on
+PostgreSQL, and an hour that is over does not change, so a reload counts only the hours
+since. Rows deleted later (an erased subscriber's emails) leave the kept counts at most
+KEEP_FOR out of date.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +43,9 @@ from newsroom.models import (
 HOURS = 48
 DAYS = 30
 HOUR = timedelta(hours=1)
+# A row's time is set by the worker before its commit: after this long, an hour is over.
+SETTLE = timedelta(minutes=5)
+KEEP_FOR = 300.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -122,11 +133,54 @@ def _per_hour(
     return {datetime.fromtimestamp(int(number) * 3600, UTC): int(n) for number, n in rows}
 
 
+@dataclass(frozen=True)
+class _Kept:
+    stored: float  # time.monotonic()
+    since: datetime
+    until: datetime  # the hours in [since, until) are counted, and over
+    counts: dict[datetime, int]
+
+
+_kept: dict[tuple[str, str], _Kept] = {}
+_guard = threading.Lock()
+
+
+def forget() -> None:
+    """Drop the kept counts (tests that change past hours' rows)."""
+    with _guard:
+        _kept.clear()
+
+
+def _hourly(
+    session: Session,
+    name: str,
+    column: InstrumentedAttribute[datetime | None],
+    since: datetime,
+    now: datetime,
+    *conditions: ColumnElement[bool],
+    counted: InstrumentedAttribute[int] | None = None,
+) -> dict[datetime, int]:
+    """Counts per hour since ``since``: the hours that are over from memory, if kept."""
+    bind = session.get_bind()
+    key = (str(bind.engine.url), name)  # a test's two databases each have their own
+    over = (now - SETTLE).replace(minute=0, second=0, microsecond=0)
+    with _guard:
+        kept = _kept.get(key)
+    if kept is not None and kept.since <= since and time.monotonic() - kept.stored < KEEP_FOR:
+        recent = _per_hour(session, column, kept.until, *conditions, counted=counted)
+        return {hour: n for hour, n in kept.counts.items() if hour >= since} | recent
+    counts = _per_hour(session, column, since, *conditions, counted=counted)
+    settled = {hour: n for hour, n in counts.items() if hour < over}
+    with _guard:
+        _kept[key] = _Kept(time.monotonic(), since, over, settled)
+    return counts
+
+
 def emails(session: Session, now: datetime) -> list[EmailHour]:
     """Digest emails the server accepted, and those it refused for good, per hour."""
     starts = hour_starts(now)
-    sent = _per_hour(session, EmailDelivery.sent_at, starts[0])
-    failed = _per_hour(session, EmailDelivery.failed_at, starts[0])
+    sent = _hourly(session, "sent", EmailDelivery.sent_at, starts[0], now)
+    failed = _hourly(session, "failed", EmailDelivery.failed_at, starts[0], now)
     return [EmailHour(hour, sent.get(hour, 0), failed.get(hour, 0)) for hour in starts]
 
 
@@ -187,14 +241,14 @@ def mail_days(session: Session, now: datetime, zone: ZoneInfo) -> list[MailDay]:
     today = now.astimezone(zone).date()
     days = [today - timedelta(days=back) for back in range(DAYS - 1, -1, -1)]
     since = datetime.combine(days[0], datetime.min.time(), zone).astimezone(UTC)
-    sent = _fold(_per_hour(session, EmailDelivery.sent_at, since).items(), zone)
+    sent = _fold(_hourly(session, "sent", EmailDelivery.sent_at, since, now).items(), zone)
     bounces = _fold(
-        _per_hour(session, ProcessedReport.processed_at, since,
-                  counted=ProcessedReport.bounces).items(), zone,
+        _hourly(session, "bounces", ProcessedReport.processed_at, since, now,
+                counted=ProcessedReport.bounces).items(), zone,
     )  # fmt: skip
     complaints = _fold(
-        _per_hour(session, ProcessedReport.processed_at, since,
-                  counted=ProcessedReport.complaints).items(), zone,
+        _hourly(session, "complaints", ProcessedReport.processed_at, since, now,
+                counted=ProcessedReport.complaints).items(), zone,
     )  # fmt: skip
     return [
         MailDay(day, sent.get(day, 0), bounces.get(day, 0), complaints.get(day, 0))
@@ -214,9 +268,9 @@ def partner_failures(session: Session, now: datetime) -> list[PartnerHour]:
     """Push attempts per hour, and those that failed (no answer, or not a 2xx)."""
     starts = hour_starts(now)
     column = DeliveryAttempt.attempted_at
-    attempts = _per_hour(session, column, starts[0])
-    failed = _per_hour(
-        session, column, starts[0],
+    attempts = _hourly(session, "attempts", column, starts[0], now)
+    failed = _hourly(
+        session, "attempts failed", column, starts[0], now,
         or_(DeliveryAttempt.status_code.is_(None), DeliveryAttempt.status_code < 200,
             DeliveryAttempt.status_code >= 300),
     )  # fmt: skip

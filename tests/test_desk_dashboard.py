@@ -12,10 +12,10 @@ from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from config import get_settings
-from newsroom import articles
+from newsroom import articles, dashboard
 from newsroom.dashboard import hour_starts, percentile
 from newsroom.db import session_scope
 from newsroom.deskmodels import Role
@@ -40,6 +40,15 @@ from tests.desksupport import Desk, add_user
 from tests.support import Server, article
 from web.desk import charts
 from web.desk.charts import Series
+
+
+@pytest.fixture(autouse=True)
+def _forget() -> Iterator[None]:
+    # Counts of past hours are kept per process; each test's rows are new.
+    dashboard.forget()
+    yield
+    dashboard.forget()
+
 
 # Unit tests of the pieces ------------------------------------------------------------
 
@@ -77,8 +86,8 @@ def test_bars_are_proportional_to_their_values() -> None:
     assert heights[1] == pytest.approx(2 * heights[0], rel=1e-3)
     assert heights[2] == pytest.approx(4 * heights[0], rel=1e-3)
     assert heights[3] == pytest.approx(heights[0] / 2, rel=1e-3)
-    # The axis tops at a round number at or above the highest bar: 50 for 40.
-    assert ">50<" in svg and ">0<" in svg
+    # The axis tops at a round number at or above the highest bar: 40, and 20 halfway.
+    assert ">40<" in svg and ">20<" in svg and ">0<" in svg
 
 
 def test_stacked_bars_add_up() -> None:
@@ -108,9 +117,27 @@ def test_huge_values_stay_inside_the_frame_with_short_axis_labels() -> None:
     svg = charts.bar_chart("Stort", ["a", "b"], [Series("n", [3_400_000_000, 1])])
     heights = _rect_heights(svg)
     assert max(heights) <= charts.HEIGHT - charts.TOP - charts.BOTTOM + 0.01
-    assert ">5G<" in svg and ">2.5G<" in svg
+    assert ">4G<" in svg and ">2G<" in svg
     for y in re.findall(r'<rect [^>]*y="([0-9.]+)"', svg):
         assert float(y) >= charts.TOP - 0.01
+
+
+@pytest.mark.parametrize(
+    ("highest", "whole", "top"),
+    [(0, True, 2), (1, True, 2), (3, True, 4), (5, True, 6), (9, True, 10), (11, True, 20),
+     (170, True, 200), (0, False, 1), (0.003, False, 0.005), (7.5, False, 10), (11, False, 20)],
+)  # fmt: skip
+def test_the_axis_tops_at_a_round_number(highest: float, whole: bool, top: float) -> None:
+    assert charts.nice_top(highest, whole) == pytest.approx(top)
+
+
+def test_row_chart_bars_are_proportional_with_long_labels() -> None:
+    svg = charts.row_chart("Väntar", [("Publiceringar som inte förts vidare", 3),
+                                      ("E-brev i kö", 0), ("Partnerleveranser", 6)])  # fmt: skip
+    widths = [float(w) for w in re.findall(r'<rect [^>]*width="([0-9.]+)"', svg)]
+    assert widths[2] == pytest.approx(2 * widths[0], rel=1e-3)
+    assert widths[1] <= 2, "a zero is a sliver, not nothing"
+    assert ">Publiceringar som inte förts vidare<" in svg and ">6<" in svg
 
 
 def test_every_text_is_escaped() -> None:
@@ -348,3 +375,25 @@ def test_only_operators_see_the_link(server: Server) -> None:
     assert "/desk/dashboard" not in editor.get("/desk").text
     assert editor.get("/desk/dashboard").status_code == 403
     assert 'href="/desk/dashboard"' in operator(server).get("/desk").text
+
+
+def test_hours_that_are_over_are_counted_once_and_the_current_one_each_time(
+    db: str, zone: ZoneInfo
+) -> None:
+    base = yesterday_noon(zone)
+    _emails(base)  # 3 sent at noon, 1 at one
+    now = utcnow()
+
+    def sent() -> dict[datetime, int]:
+        with session_scope() as session:
+            return {row.hour: row.sent for row in dashboard.emails(session, now) if row.sent}
+
+    assert sent() == {base: 3, base + timedelta(hours=1): 1}
+    with session_scope() as session:
+        session.execute(update(EmailDelivery).where(EmailDelivery.sent_at.is_not(None))
+                        .values(sent_at=now))  # fmt: skip
+    # The past hours are kept (a row's sent_at never moves in life); this hour is fresh.
+    current = now.replace(minute=0, second=0, microsecond=0)
+    assert sent() == {base: 3, base + timedelta(hours=1): 1, current: 4}
+    dashboard.forget()
+    assert sent() == {current: 4}

@@ -97,7 +97,7 @@ def apply(session: Session, report: Report, settings: Settings) -> Applied:
         else act(origin.subscriber, recipient, settings)
         for recipient, note in checked
     )  # fmt: skip
-    session.flush()
+    _count(session, report, changes)
     return Applied(report.kind, report.key, False, changes)
 
 
@@ -177,6 +177,22 @@ def _claim(session: Session, key: str) -> bool:
     return True
 
 
+def _count(session: Session, report: Report, changes: tuple[Change, ...]) -> None:
+    """Keep on the report's row what it counted against our mail, for the desk's bounce
+    and complaint rates: the hard bounces (a delay changes nothing) and the complaints
+    that suppressed a subscriber. The same rule as the /metrics counters (worker/tallies)."""
+    row = session.get(ProcessedReport, report.key)
+    assert row is not None  # claimed in this transaction
+    if report.kind is Kind.COMPLAINT:
+        row.complaints = sum(change.after == "complained" for change in changes)
+    else:
+        row.bounces = sum(
+            change.after is not None and not change.note.startswith("transient")
+            for change in changes
+        )
+    session.flush()
+
+
 def _bounce(subscriber: Subscriber | None, recipient: Recipient, settings: Settings) -> Change:
     event = f"{recipient.action} {recipient.status}".strip()
     if subscriber is None:
@@ -222,7 +238,7 @@ def _vouched(session: Session, report: Report, settings: Settings) -> Applied:
             r, settings)
         for r in report.recipients
     )  # fmt: skip
-    session.flush()
+    _count(session, report, changes)
     return Applied(report.kind, report.key, False, changes)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -360,6 +361,8 @@ class DeliveryAttempt(Base):
     """The log an operator reads: every attempt, its answer and how long it took."""
 
     __tablename__ = "partner_delivery_attempts"
+    # The dashboard's failures per hour: a range of attempts by time (migration 0015).
+    __table_args__ = (Index("ix_partner_delivery_attempts_at", "attempted_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[int] = mapped_column(
@@ -538,6 +541,14 @@ class EmailDelivery(Base):
         # Serves both a batch's claim (edition, queued, batch) and "is the edition done?".
         Index("ix_email_deliveries_batch", "edition_id", "status", "batch"),
         Index("ix_email_deliveries_due", "status", "next_attempt_at"),
+        # The desk's dashboard counts per hour over a recent window (migration 0015).
+        Index("ix_email_deliveries_sent", "sent_at"),
+        Index(
+            "ix_email_deliveries_failed",
+            "failed_at",
+            postgresql_where=text("failed_at IS NOT NULL"),
+            sqlite_where=text("failed_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -561,6 +572,8 @@ class EmailDelivery(Base):
     lease_token: Mapped[str | None] = mapped_column(String(16))  # whose lease it is
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When it failed for good (status failed); None for failures before migration 0015.
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ProcessedReport(Base):
@@ -572,6 +585,12 @@ class ProcessedReport(Base):
     # The report's Message-ID, or "sha256:<hex>" of its bytes when it has none.
     message_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What it counted against our mail: hard bounces and spam complaints (the dashboard's
+    # rates). Zero for a transient bounce, an unsubscribe, and reports before migration 0015.
+    bounces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    complaints: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (Index("ix_processed_reports_at", "processed_at"),)
 
 
 # The desk's tables live in their own module; importing it here puts them in Base.metadata

@@ -218,6 +218,19 @@ def test_reports_change_the_subscriber(db: str, case: Case) -> None:
     assert state(MATTI) == ("active", 0)  # the bystander
 
 
+def test_a_report_keeps_what_it_counted_for_the_dashboard(db: str) -> None:
+    asa, matti = add(ASA), add(MATTI)
+    feed(mailsamples.user_unknown(ASA, delivered(asa)))
+    feed(mailsamples.mailbox_full(MATTI, delivered(matti), message_id="<delay@mx>"))
+    feed(mailsamples.complaint(MATTI, delivered(matti)))
+    with session_scope() as session:
+        kept = session.execute(
+            select(ProcessedReport.bounces, ProcessedReport.complaints)
+        ).all()
+    # The hard bounce counts, the delay does not, the complaint counts as one.
+    assert sorted(map(tuple, kept)) == [(0, 0), (0, 1), (1, 0)]
+
+
 def test_the_same_report_twice_counts_once(db: str) -> None:
     subscriber_id = add(ASA)
     original = delivered(subscriber_id)

@@ -56,6 +56,7 @@ CASES = [
     Case("POST", "/desk/users/{user_id}/role", "/desk/users/{spare}/role", (401, 403, 303),
          {"role": "operator"}),
     Case("GET", "/desk/audit", "/desk/audit", (303, 403, 200)),
+    Case("GET", "/desk/dashboard", "/desk/dashboard", (303, 403, 200)),
     Case("GET", "/desk/{rest:path}", "/desk/finns-inte", (303, 404, 404)),
 ]  # fmt: skip
 

@@ -195,6 +195,14 @@ def test_smtp_answers_decide_retry_failure_and_suppression(mail: SmtpSink) -> No
         "ok@example.se": EmailStatus.SENT,
     }
     assert failures == 1
+    with session_scope() as session:  # the times the desk's dashboard counts by
+        times = session.execute(
+            select(EmailDelivery.status, EmailDelivery.sent_at, EmailDelivery.failed_at)
+        ).all()
+    for status, sent_at, failed_at in times:
+        assert (sent_at is not None) == (status is EmailStatus.SENT)
+        assert (failed_at is not None) == (status is EmailStatus.FAILED)
+        assert utcnow() - (sent_at or failed_at or utcnow()) < timedelta(minutes=5)
     mail.reply("tillfallig@example.se", None)
     with session_scope() as session:
         session.execute(update(EmailDelivery).values(next_attempt_at=utcnow()))

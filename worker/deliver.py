@@ -194,7 +194,9 @@ def _record_failure(
     database.execute(
         update(EmailDelivery)
         .where(EmailDelivery.id == recipient.delivery_id)
-        .values(status=EmailStatus.FAILED, leased_until=None, last_error=error[:2000])
+        .values(
+            status=EmailStatus.FAILED, failed_at=now, leased_until=None, last_error=error[:2000]
+        )
     )
     if not counts:
         database.commit()

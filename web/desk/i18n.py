@@ -18,6 +18,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "nav.partners": ("Partners", "Partner"),
     "nav.users": ("Users", "Användare"),
     "nav.audit": ("Audit log", "Händelselogg"),
+    "nav.dashboard": ("Dashboard", "Driftläge"),
     "signed_in_as": ("Signed in as {name} ({role})", "Inloggad som {name} ({role})"),
     "role.editor": ("editor", "redaktör"),
     "role.operator": ("operator", "driftansvarig"),
@@ -134,6 +135,74 @@ _WORDS: dict[str, tuple[str, str]] = {
     "audit.none": ("Nothing logged yet.", "Inget loggat ännu."),
     "audit.older": ("Older entries", "Äldre händelser"),
     "audit.newest": ("Newest entries", "Nyaste händelserna"),
+    "dash.title": ("Dashboard", "Driftläge"),
+    "dash.intro": (
+        "What the service did, counted from its own records; never about one reader. "
+        "Times in {zone}; read at {now}.",
+        "Vad tjänsten har gjort, räknat ur dess egna register; aldrig om en enskild läsare. "
+        "Tider i {zone}; läst {now}.",
+    ),
+    "dash.no_data": ("No data yet.", "Inga uppgifter ännu."),
+    "dash.numbers": ("The numbers", "Siffrorna"),
+    "dash.queues.title": ("Waiting now", "Väntar just nu"),
+    "dash.queues.note": (
+        "Work the service has taken on and not yet done.",
+        "Arbete som tjänsten har tagit emot men inte gjort ännu.",
+    ),
+    "dash.queues.empty": ("Nothing waits.", "Inget väntar."),
+    "dash.queue": ("Queue", "Kö"),
+    "dash.waiting": ("Waiting", "Väntar"),
+    "dash.queue.outbox": ("Publishes not yet passed on", "Publiceringar som inte förts vidare"),
+    "dash.queue.emails": ("Emails queued", "E-brev i kö"),
+    "dash.queue.partners": ("Partner deliveries due", "Partnerleveranser att skicka"),
+    "dash.emails.title": (
+        "Digest emails per hour, last 48 hours",
+        "Nyhetsbrev per timme, senaste 48 timmarna",
+    ),
+    "dash.emails.note": (
+        "Sent: accepted by the mail server. Failed: refused for good.",
+        "Skickade: tagna av e-postservern. Misslyckade: avvisade för gott.",
+    ),
+    "dash.latency.title": (
+        "From publish to the feed, seconds, per hour, last 48 hours",
+        "Från publicering till flödet, sekunder, per timme, senaste 48 timmarna",
+    ),
+    "dash.latency.note": (
+        "How long a change waited before the main feed carried it: half waited at most "
+        "p50, all but one in a hundred at most p99.",
+        "Hur länge en ändring väntade innan huvudflödet hade den: hälften väntade högst "
+        "p50, alla utom en på hundra högst p99.",
+    ),
+    "dash.rates.title": (
+        "Bounces and complaints per email sent, per day, last 30 days",
+        "Studsar och klagomål per skickat e-brev, per dag, senaste 30 dagarna",
+    ),
+    "dash.rates.note": (
+        "Hard bounces and spam complaints received that day, divided by the emails sent "
+        "that day.",
+        "Hårda studsar och spamklagomål som kom in den dagen, delat med e-breven som "
+        "skickades den dagen.",
+    ),
+    "dash.partners.title": (
+        "Failed partner deliveries per hour, last 48 hours",
+        "Misslyckade partnerleveranser per timme, senaste 48 timmarna",
+    ),
+    "dash.partners.note": (
+        "Push attempts that got no answer or not a 2xx; they are tried again.",
+        "Försök som inte fick något svar eller inte 2xx; de görs om.",
+    ),
+    "dash.hour": ("Hour", "Timme"),
+    "dash.day": ("Day", "Dag"),
+    "dash.sent": ("Sent", "Skickade"),
+    "dash.failed": ("Failed", "Misslyckade"),
+    "dash.events": ("Changes", "Ändringar"),
+    "dash.p50": ("p50 (s)", "p50 (s)"),
+    "dash.p99": ("p99 (s)", "p99 (s)"),
+    "dash.bounces": ("Bounces", "Studsar"),
+    "dash.bounce_rate": ("Bounce rate", "Andel studsar"),
+    "dash.complaints": ("Complaints", "Klagomål"),
+    "dash.complaint_rate": ("Complaint rate", "Andel klagomål"),
+    "dash.attempts": ("Attempts", "Försök"),
     "error.title": ("Something went wrong", "Något gick fel"),
     "error.400": ("The form could not be used as sent.", "Formuläret gick inte att använda."),
     "error.401": ("Sign in first.", "Logga in först."),

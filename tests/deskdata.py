@@ -11,6 +11,10 @@ from newsroom.db import session_scope
 from newsroom.models import (
     DeliveryAttempt,
     DeliveryStatus,
+    Edition,
+    EditionSegment,
+    EmailDelivery,
+    EmailStatus,
     Frequency,
     PartnerDelivery,
     PartnerState,
@@ -84,3 +88,23 @@ def subscriber(
         session.add(row)
         session.flush()
         return row.id
+
+
+def emails_to(subscriber_id: int, *results: tuple[EmailStatus, str | None]) -> None:
+    """One daily edition per result, each with one delivery to the subscriber."""
+    with session_scope() as session:
+        for day, (status, error) in enumerate(results, start=1):
+            edition = Edition(key=f"daily:Europe/Stockholm:2026-11-{day:02d}",
+                              frequency=Frequency.DAILY, to_position=day)  # fmt: skip
+            session.add(edition)
+            session.flush()
+            segment = EditionSegment(edition_id=edition.id, language="sv",
+                                     subject="Budkavle: nytt från Borlänge", html="<p>Hej</p>",
+                                     text="Hej")  # fmt: skip
+            session.add(segment)
+            session.flush()
+            session.add(EmailDelivery(
+                edition_id=edition.id, segment_id=segment.id, subscriber_id=subscriber_id,
+                batch=0, status=status, attempts=1, last_error=error,
+                sent_at=utcnow() if status is EmailStatus.SENT else None,
+            ))  # fmt: skip

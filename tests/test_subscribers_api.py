@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from newsroom import bounces
+from newsroom import bounces, outbox
 from newsroom.db import session_scope
-from newsroom.models import Subscriber, SubscriberStatus, Tag
+from newsroom.models import OutboxEvent, Subscriber, SubscriberStatus, Tag
 from tests import mailsamples
-from tests.support import ADMIN, Server
+from tests.support import ADMIN, Server, article
 
 LENA = "lena@bjärka-säby.se"
 # How it is stored and mailed: the domain in ASCII (IDNA), as SMTP carries it.
@@ -151,6 +151,12 @@ def test_suppress_and_unsuppress_change_the_status_and_nothing_else(
     assert again.status_code == 200
     refused = act("suppress")
     assert refused.status_code == 409 and "is suppressed" in refused.json()["detail"][0]["msg"]
+    # Published while they were suppressed: not mailed to them in one go afterwards.
+    published = server.client.post("/api/articles", json=article(), headers=ADMIN)
+    assert published.status_code == 201, published.text
+    with session_scope() as session:  # what the worker's dispatch does first
+        event = session.scalars(select(OutboxEvent)).one()
+        outbox.assign_position(session, event.id)
     lifted = act("unsuppress")
     assert lifted.status_code == 200, lifted.text
     assert (lifted.json()["status"], lifted.json()["failures"]) == ("active", 0)
@@ -159,6 +165,7 @@ def test_suppress_and_unsuppress_change_the_status_and_nothing_else(
         row = session.get(Subscriber, lena)
         assert row is not None
         assert {k: getattr(row, k) for k in before} == before
+        assert row.digest_position == outbox.last_position(session) > 0
     missing = act("suppress", 2**31 - 1)
     assert missing.status_code == 404 and missing.json()["detail"][0]["field"] == "subscriber_id"
     assert act("suppress", 2**31).status_code == 422

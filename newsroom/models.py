@@ -435,6 +435,7 @@ class SubscriberStatus(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"            # suppressed: permanent failures or bounces past a threshold
     COMPLAINED = "complained"      # suppressed: marked as spam
+    SUPPRESSED = "suppressed"      # suppressed by an operator at the desk or the API
 
 
 class Frequency(enum.StrEnum):

@@ -7,12 +7,12 @@ one address gets at most one such email per quiet period, so the form cannot flo
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +31,12 @@ class Mail(enum.StrEnum):
     CONFIRM = "confirm"                      # click to confirm (double opt-in)
     ALREADY_SUBSCRIBED = "already"           # you are subscribed; here are your preferences
     NONE = "none"                            # sent one lately, or the address must not be mailed
+
+
+MAILABLE = (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE)
+SUPPRESSED = (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED, SubscriberStatus.SUPPRESSED)
+# The public form does not reopen these: only an operator does.
+OPERATOR_ONLY = (SubscriberStatus.COMPLAINED, SubscriberStatus.SUPPRESSED)
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,9 @@ def subscribe(
         subscriber = Subscriber(
             email=data.email, status=SubscriberStatus.PENDING, notice_requested_at=now
         )
-    elif subscriber.status is SubscriberStatus.COMPLAINED:
-        # They marked us as spam: only an operator may write to them again.
+    elif subscriber.status in OPERATOR_ONLY:
+        # They marked us as spam, or an operator stopped mail to them: only an operator
+        # may write to them again (unsuppress).
         return Outcome(subscriber.id, Mail.NONE)
     elif subscriber.status is SubscriberStatus.ACTIVE:
         # A stranger may type someone else's address: change nothing, tell the owner.
@@ -206,6 +213,62 @@ def export(session: Session, subscriber: Subscriber) -> dict[str, Any]:
     }
 
 
+class WrongStatus(DomainError):
+    """The action does not apply to the subscriber's status now: nothing changed."""
+
+    status = 409
+
+
+class Change(Protocol):
+    """suppress or unsuppress: the operator's changes of a subscriber's status."""
+
+    def __call__(self, session: Session, subscriber: Subscriber, *, now: datetime) -> None: ...
+
+
+def suppress(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
+    """An operator stops all mail to a mailable address (pending or active), at once:
+    deliveries already queued fail when their batch claims them (worker/claims.py)."""
+    if subscriber.status not in MAILABLE:
+        raise WrongStatus("status", f"is {subscriber.status}; only a pending or active "
+                          "subscriber can be suppressed")  # fmt: skip
+    subscriber.status = SubscriberStatus.SUPPRESSED
+    subscriber.updated_at = now
+
+
+def unsuppress(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
+    """An operator lifts a suppression (bounced, complained or suppressed by hand).
+
+    Back to active only with proof of consent, a confirmation; never confirmed, it is
+    pending again, and the reader's confirm link still works. Digests start from what is
+    published from now on, as after confirming: the backlog of the suppressed time is
+    not mailed in one go. The failure count starts again."""
+    if subscriber.status not in SUPPRESSED:
+        raise WrongStatus("status", f"is {subscriber.status}; only a bounced, complained or "
+                          "suppressed subscriber can be unsuppressed")  # fmt: skip
+    if subscriber.confirmed_at is None:
+        subscriber.status = SubscriberStatus.PENDING
+    else:
+        subscriber.status = SubscriberStatus.ACTIVE
+        subscriber.digest_position = outbox.last_position(session)
+    subscriber.failures = 0
+    subscriber.updated_at = now
+
+
+def recent_emails(
+    session: Session, subscriber: Subscriber, limit: int = 20
+) -> Sequence[tuple[str, EmailDelivery]]:
+    """The newest digest deliveries to one subscriber, (edition key, delivery), newest
+    first; by ix on email_deliveries.subscriber_id, so it costs the same at any size."""
+    rows = session.execute(
+        select(Edition.key, EmailDelivery)
+        .join(Edition, Edition.id == EmailDelivery.edition_id)
+        .where(EmailDelivery.subscriber_id == subscriber.id)
+        .order_by(EmailDelivery.id.desc())
+        .limit(limit)
+    ).all()
+    return [(key, delivery) for key, delivery in rows]
+
+
 def erase(session: Session, subscriber: Subscriber) -> None:
     """Forget the subscriber and every delivery to them (GDPR art. 17)."""
     session.delete(subscriber)
@@ -255,11 +318,11 @@ def stored_form(text: str) -> str:
     """What an operator types, spelt as addresses are stored: a whole address as
     normalize_email spells it; a part lowercased, a domain in it in ASCII (IDNA), so
     "Bjärka-Säby.se" finds lena@xn--bjrka-sby-w2af.se."""
-    with suppress(ValueError):
+    with contextlib.suppress(ValueError):
         return normalize_email(text)
     local, at, domain = text.strip().lower().rpartition("@")
     # Python's codec is IDNA 2003; for å ä ö it spells domains as IDNA 2008 does. A part
     # of a name it cannot spell (".se", a label too long) is searched as typed.
-    with suppress(UnicodeError):
+    with contextlib.suppress(UnicodeError):
         domain = domain.encode("idna").decode("ascii")
     return local + at + domain

@@ -1,4 +1,4 @@
-"""Desk test data: a partner municipality whose pushes have been failing."""
+"""Desk test data: a partner municipality whose pushes have been failing; subscribers."""
 
 from __future__ import annotations
 
@@ -11,8 +11,15 @@ from newsroom.db import session_scope
 from newsroom.models import (
     DeliveryAttempt,
     DeliveryStatus,
+    Edition,
+    EditionSegment,
+    EmailDelivery,
+    EmailStatus,
+    Frequency,
     PartnerDelivery,
     PartnerState,
+    Subscriber,
+    SubscriberStatus,
     utcnow,
 )
 from newsroom.partners import PartnerIn
@@ -58,3 +65,46 @@ def delivery_status(delivery_id: int) -> DeliveryStatus:
         found = session.get(PartnerDelivery, delivery_id)
         assert found is not None
         return found.status
+
+
+def subscriber(
+    email: str,
+    status: SubscriberStatus = SubscriberStatus.ACTIVE,
+    *,
+    language: str = "sv",
+    frequency: Frequency = Frequency.DAILY,
+    failures: int = 0,
+    ip: str | None = "198.51.100.7",
+) -> int:
+    """A subscriber who signed up on the form a week ago and confirmed a minute later."""
+    signed_up = utcnow() - timedelta(days=7)
+    with session_scope() as session:
+        row = Subscriber(
+            email=email, status=status, language=language, frequency=frequency,
+            tags=["borlange"], time_zone="Europe/Stockholm", consent_at=signed_up,
+            consent_ip=ip, consent_form="subscribe-form:v3", failures=failures,
+            confirmed_at=signed_up + timedelta(minutes=1), created_at=signed_up,
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def emails_to(subscriber_id: int, *results: tuple[EmailStatus, str | None]) -> None:
+    """One daily edition per result, each with one delivery to the subscriber."""
+    with session_scope() as session:
+        for day, (status, error) in enumerate(results, start=1):
+            edition = Edition(key=f"daily:Europe/Stockholm:2026-11-{day:02d}",
+                              frequency=Frequency.DAILY, to_position=day)  # fmt: skip
+            session.add(edition)
+            session.flush()
+            segment = EditionSegment(edition_id=edition.id, language="sv",
+                                     subject="Budkavle: nytt från Borlänge", html="<p>Hej</p>",
+                                     text="Hej")  # fmt: skip
+            session.add(segment)
+            session.flush()
+            session.add(EmailDelivery(
+                edition_id=edition.id, segment_id=segment.id, subscriber_id=subscriber_id,
+                batch=0, status=status, attempts=1, last_error=error,
+                sent_at=utcnow() if status is EmailStatus.SENT else None,
+            ))  # fmt: skip

@@ -14,8 +14,8 @@ from config import get_settings
 from newsroom import users
 from newsroom.db import session_scope
 from newsroom.deskmodels import AuditEntry, DeskSession, DeskUser, Role
-from newsroom.models import DeliveryStatus, PartnerState
-from tests.deskdata import delivery_status, failing_partner, partner_state
+from newsroom.models import DeliveryStatus, PartnerState, SubscriberStatus
+from tests.deskdata import delivery_status, failing_partner, partner_state, subscriber
 from tests.desksupport import PASSWORD, Desk, add_user
 from tests.support import ADMIN, Server
 
@@ -48,6 +48,19 @@ CASES = [
          (401, 403, 303)),
     Case("POST", "/desk/deliveries/{delivery_id}/replay", "/desk/deliveries/{delivery}/replay",
          (401, 403, 303)),
+    Case("GET", "/desk/subscribers", "/desk/subscribers", (303, 403, 200)),
+    Case("GET", "/desk/subscribers/export.csv", "/desk/subscribers/export.csv",
+         (303, 403, 200)),
+    Case("GET", "/desk/subscribers/{subscriber_id}", "/desk/subscribers/{subscriber}",
+         (303, 403, 200)),
+    Case("POST", "/desk/subscribers/{subscriber_id}/suppress",
+         "/desk/subscribers/{subscriber}/suppress", (401, 403, 303)),
+    Case("POST", "/desk/subscribers/{subscriber_id}/unsuppress",
+         "/desk/subscribers/{bounced}/unsuppress", (401, 403, 303)),
+    Case("GET", "/desk/subscribers/{subscriber_id}/erase",
+         "/desk/subscribers/{subscriber}/erase", (303, 403, 200)),
+    Case("POST", "/desk/subscribers/{subscriber_id}/erase", "/desk/subscribers/{leaving}/erase",
+         (401, 403, 303), {"confirm": "lamnar@example.se"}),
     Case("GET", "/desk/users", "/desk/users", (303, 403, 200)),
     Case("POST", "/desk/users", "/desk/users", (401, 403, 201),
          {"login": "ny@example.se", "role": "editor", "display_name": "Ny Redaktör"}),
@@ -95,7 +108,10 @@ def world(server: Server) -> Iterator[World]:
     editor, operator = Desk(server), Desk(server)
     assert editor.sign_in("redaktor@example.se").status_code == 303
     assert operator.sign_in("chef@example.se").status_code == 303
-    ids = {"partner": partner, "delivery": delivery, "spare": spare}
+    ids = {"partner": partner, "delivery": delivery, "spare": spare,
+           "subscriber": subscriber("lena@bjarka-saby.example"),
+           "bounced": subscriber("studs@example.se", SubscriberStatus.BOUNCED, failures=3),
+           "leaving": subscriber("lamnar@example.se")}  # fmt: skip
     yield World(ids, editor, operator, Desk(server))
 
 

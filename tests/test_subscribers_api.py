@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from newsroom import bounces
+from newsroom import bounces, outbox
 from newsroom.db import session_scope
-from newsroom.models import Subscriber, SubscriberStatus, Tag
+from newsroom.models import OutboxEvent, Subscriber, SubscriberStatus, Tag
 from tests import mailsamples
-from tests.support import ADMIN, Server
+from tests.support import ADMIN, Server, article
 
 LENA = "lena@bjärka-säby.se"
 # How it is stored and mailed: the domain in ASCII (IDNA), as SMTP carries it.
@@ -118,7 +118,8 @@ def test_bad_input_names_the_field_and_changes_nothing(
 @pytest.mark.parametrize(
     ("method", "path"),
     [("POST", "/api/subscribers"), ("GET", "/api/subscribers"), ("GET", "/api/subscribers/1"),
-     ("DELETE", "/api/subscribers/1"), ("POST", "/api/bounces")],
+     ("DELETE", "/api/subscribers/1"), ("POST", "/api/subscribers/1/suppress"),
+     ("POST", "/api/subscribers/1/unsuppress"), ("POST", "/api/bounces")],
 )  # fmt: skip
 def test_every_route_wants_the_admin_token(server: Server, method: str, path: str) -> None:
     for headers in ({}, {"Authorization": "Bearer fel-nyckel"}):
@@ -127,6 +128,66 @@ def test_every_route_wants_the_admin_token(server: Server, method: str, path: st
                                              LENA, mailsamples.FORGED_ID))  # fmt: skip
         assert response.status_code == 401, (method, path, headers)
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_suppress_and_unsuppress_change_the_status_and_nothing_else(
+    server: Server, tags: None
+) -> None:
+    lena = post(server, email=LENA, language="sv", tags=["borlange"]).json()["id"]
+
+    def act(action: str, subscriber_id: int = lena) -> Any:
+        return server.client.post(f"/api/subscribers/{subscriber_id}/{action}", headers=ADMIN)
+
+    with session_scope() as session:
+        row = session.get(Subscriber, lena)
+        assert row is not None
+        row.failures, row.digest_position = 2, 0
+        before = {k: getattr(row, k) for k in ("email", "language", "tags", "consent_at")}
+    suppressed = act("suppress")
+    assert suppressed.status_code == 200 and suppressed.json()["status"] == "suppressed"
+    # The public form does not reopen an address an operator suppressed.
+    again = server.client.post("/subscribe?lang=sv", data={"email": LENA, "language": "sv",
+                                                           "frequency": "daily"})  # fmt: skip
+    assert again.status_code == 200
+    refused = act("suppress")
+    assert refused.status_code == 409 and "is suppressed" in refused.json()["detail"][0]["msg"]
+    # Published while they were suppressed: not mailed to them in one go afterwards.
+    published = server.client.post("/api/articles", json=article(), headers=ADMIN)
+    assert published.status_code == 201, published.text
+    with session_scope() as session:  # what the worker's dispatch does first
+        event = session.scalars(select(OutboxEvent)).one()
+        outbox.assign_position(session, event.id)
+    lifted = act("unsuppress")
+    assert lifted.status_code == 200, lifted.text
+    assert (lifted.json()["status"], lifted.json()["failures"]) == ("active", 0)
+    assert act("unsuppress").status_code == 409
+    with session_scope() as session:
+        row = session.get(Subscriber, lena)
+        assert row is not None
+        assert {k: getattr(row, k) for k in before} == before
+        assert row.digest_position == outbox.last_position(session) > 0
+    missing = act("suppress", 2**31 - 1)
+    assert missing.status_code == 404 and missing.json()["detail"][0]["field"] == "subscriber_id"
+    assert act("suppress", 2**31).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("status", "confirmed", "after"),
+    [(SubscriberStatus.BOUNCED, True, "active"), (SubscriberStatus.COMPLAINED, True, "active"),
+     (SubscriberStatus.BOUNCED, False, "pending")],
+)  # fmt: skip
+def test_unsuppress_needs_a_confirmation_to_be_active(
+    server: Server, tags: None, status: SubscriberStatus, confirmed: bool, after: str
+) -> None:
+    lena = post(server, email=LENA).json()["id"]
+    with session_scope() as session:
+        row = session.get(Subscriber, lena)
+        assert row is not None
+        row.status, row.failures = status, 3
+        if not confirmed:
+            row.confirmed_at = None
+    lifted = server.client.post(f"/api/subscribers/{lena}/unsuppress", headers=ADMIN)
+    assert (lifted.json()["status"], lifted.json()["failures"]) == (after, 0)
 
 
 def test_listing_pages_by_id_and_filters_by_status(server: Server, tags: None) -> None:

@@ -1,4 +1,5 @@
-"""The admin API for subscribers (import, list, look up, erase) and for returned mail."""
+"""The admin API for subscribers (import, list, look up, suppress, erase) and for returned
+mail."""
 
 from __future__ import annotations
 
@@ -132,6 +133,31 @@ def get_subscriber(subscriber_id: RowId) -> SubscriberOut | Response:
         subscriber = session.get(Subscriber, subscriber_id)
         if subscriber is None:
             return _missing(subscriber_id)
+        return _out(subscriber)
+
+
+@admin.post("/subscribers/{subscriber_id}/suppress", response_model=SubscriberOut)
+def suppress_subscriber(subscriber_id: RowId) -> SubscriberOut | Response:
+    """Stop all mail to a pending or active subscriber; 409 for any other status."""
+    return _change(subscriber_id, subscribers.suppress)
+
+
+@admin.post("/subscribers/{subscriber_id}/unsuppress", response_model=SubscriberOut)
+def unsuppress_subscriber(subscriber_id: RowId) -> SubscriberOut | Response:
+    """Lift a suppression (bounced, complained, suppressed): active again if they had
+    confirmed, else pending; 409 for any other status."""
+    return _change(subscriber_id, subscribers.unsuppress)
+
+
+def _change(subscriber_id: int, change: subscribers.Change) -> SubscriberOut | Response:
+    with session_scope() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            return _missing(subscriber_id)
+        try:
+            change(session, subscriber, now=utcnow())
+        except DomainError as exc:
+            return problem(exc.status, exc.field, exc.message)
         return _out(subscriber)
 
 

@@ -17,6 +17,7 @@ from newsroom.errors import DomainError
 from newsroom.models import PartnerDelivery, utcnow
 from web.desk import session as desk
 from web.desk.render import DeskProblem, page, see
+from web.params import MAX_ROW_ID
 from web.ratelimit import client_key
 from worker.bell import ring_pushes
 
@@ -27,8 +28,9 @@ LOG_SIZE = 50
 
 
 def row_id(value: str) -> int:
-    """A path's id, or a 404 page (not the API's 422) for anything else."""
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
+    """A path's id, or a 404 page (not the API's 422) for anything else: also an id past
+    what an SQL INTEGER holds, which PostgreSQL would refuse with an error (web/params.py)."""
+    if not value.isascii() or not value.isdigit() or len(value) > 10 or int(value) > MAX_ROW_ID:
         raise DeskProblem(404, "error.404")
     return int(value)
 

@@ -9,7 +9,7 @@ edition the same way without one importing the other.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -239,8 +239,9 @@ def next_edition(
 ) -> tuple[NextEdition, DigestContent]:
     """The next edition and what it shows, ready for render_digest."""
     edition = upcoming(session, language, frequency, settings)
-    # Segment id 0: its "view in browser" link names no stored edition yet.
     shown = digest_content(
         session, 0, language, edition.article_ids, settings, settings.time_zone, now
     )
-    return edition, shown
+    # No stored edition to "view in browser" yet: the link leads to the archive, where
+    # the edition will be once it is sent, rather than to a page that is not there.
+    return edition, replace(shown, view_url=urls.newsletter_url(settings))

@@ -211,12 +211,16 @@ class NextEdition:
 
 
 def upcoming(
-    session: Session, language: str, frequency: Frequency, settings: Settings
+    session: Session,
+    language: str,
+    frequency: Frequency,
+    settings: Settings,
+    tags: Sequence[str] = (),
 ) -> NextEdition:
     """The articles the subscribers of ``frequency`` in ``language`` get next, as planning
-    would choose them now: those new since the subscriber furthest behind (a topic filter
-    only narrows it), or with nobody subscribed, the newest, so an editor sees what a first
-    edition would hold. Two indexed queries; stores nothing."""
+    would choose them now: those new since the subscriber furthest behind (a topic filter,
+    ``tags``, only narrows it), or with nobody subscribed, the newest, so an editor sees
+    what a first edition would hold. Two indexed queries; stores nothing."""
     since, count = session.execute(
         select(func.min(Subscriber.digest_position), func.count())
         .where(Subscriber.status == SubscriberStatus.ACTIVE)
@@ -226,7 +230,7 @@ def upcoming(
     article_ids = editions.new_articles(
         session,
         language=language,
-        tags=[],
+        tags=list(tags),
         after=since if since is not None else max(0, upto - settings.digest_max_articles),
         upto=upto,
         limit=settings.digest_max_articles,

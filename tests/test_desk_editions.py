@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -267,3 +268,36 @@ def test_test_sends_are_rate_limited_per_user(
         # Another user has a bucket of their own.
         assert operator.post("/desk/editions/test", FORM).status_code == 303
     assert len(stored()) == 3
+
+
+def test_a_lost_bell_or_a_dead_worker_is_swept_and_sent_once(
+    mail: SmtpSink, celery_worker: None
+) -> None:
+    from worker.tasks import sweep_digests
+
+    for title in TITLES:  # and no subscriber, whose digest the sweep would send too
+        publish(title=title)
+    now = utcnow()
+    with session_scope() as session:
+        lost = testsends.request(session, None, ADDRESS, "sv", Frequency.DAILY,
+                                 now - timedelta(seconds=5))  # fmt: skip
+        # A worker claimed this one and died before it sent: its lease ran out.
+        died = testsends.request(session, None, "andra@example.org", "sv", Frequency.DAILY,
+                                 now - timedelta(seconds=90))  # fmt: skip
+        died.leased_until = now - timedelta(seconds=1)
+        # Still held by a live worker: not rung.
+        held = testsends.request(session, None, "tredje@example.org", "sv", Frequency.DAILY,
+                                 now - timedelta(seconds=5))  # fmt: skip
+        held.leased_until = now + timedelta(minutes=5)
+        # Too old to be worth sending: left alone.
+        testsends.request(session, None, "gammal@example.org", "sv", Frequency.DAILY,
+                          now - testsends.OWED_FOR - timedelta(minutes=1))  # fmt: skip
+        ids = {lost.id, died.id}
+    sweep_digests()
+    received = mail.wait_for(2, timeout=20)
+    assert sorted(r.rcpt_tos[0] for r in received) == ["andra@example.org", ADDRESS]
+    sent = wait_for(lambda: len(stored(TestSendStatus.SENT)) == 2 and stored(TestSendStatus.SENT))
+    assert {row.id for row in sent} == ids
+    sweep_digests()  # nothing is due any more
+    time.sleep(1.5)
+    assert len(mail.messages) == 2

@@ -9,15 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import func, select
 
 from budkavle.tables import Column, JsonOption, print_json, show, when
 from config import get_settings
 from email_templates import content as email_content
 from email_templates.render import render_digest
-from newsroom import editions, outbox
+from newsroom import editions
 from newsroom.db import migrate, session_scope
-from newsroom.models import Frequency, Subscriber, SubscriberStatus, utcnow
+from newsroom.models import Frequency, utcnow
 from worker import bell, deliver, digest
 
 app = typer.Typer(help="Email digests: preview, send, follow.", no_args_is_help=True)
@@ -40,21 +39,10 @@ def preview(
     migrate()
     now = utcnow()
     with session_scope() as session:
-        # From the subscriber furthest behind; with nobody subscribed, everything recent.
-        since = session.scalar(
-            select(func.min(Subscriber.digest_position))
-            .where(Subscriber.status == SubscriberStatus.ACTIVE)
-            .where(Subscriber.frequency == frequency, Subscriber.language == language)
-        )
-        upto = outbox.last_position(session)
-        article_ids = editions.new_articles(
-            session,
-            language=language,
-            tags=[t for t in tags.split(",") if t],
-            after=since if since is not None else max(0, upto - settings.digest_max_articles),
-            upto=upto,
-            limit=settings.digest_max_articles,
-        )
+        wanted = [t for t in tags.split(",") if t]
+        article_ids = email_content.upcoming(
+            session, language, frequency, settings, wanted
+        ).article_ids
         content = email_content.digest_content(
             session, 0, language, article_ids, settings, settings.time_zone, now
         )

@@ -125,6 +125,14 @@ class Settings(BaseSettings):
     desk_login_burst: int = Field(
         10, ge=1, description="Desk sign-in attempts an address or account may make at once."
     )
+    desk_test_send_rate_per_minute: float = Field(
+        2.0,
+        ge=0,
+        description="Test sends of the next edition per minute per desk user; 0: no limit.",
+    )
+    desk_test_send_burst: int = Field(
+        5, ge=1, description="Test sends a desk user may make at once."
+    )
     webhook_allow_networks: str = Field(
         "",
         examples=["10.0.0.0/8,192.168.1.0/24"],

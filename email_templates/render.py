@@ -47,6 +47,7 @@ class RenderedEmail:
     subject: str
     html: str
     text: str
+    preheader: str = ""  # the line an inbox shows after the subject (a digest's)
 
 
 @dataclass(frozen=True)
@@ -226,13 +227,14 @@ def _render_digest(
         "num": total
     }
     shown = articles[:count]
+    preview = " · ".join(one_line(article.title) for article in shown[1:4]) or subject
     html, text = _render(
         "digest",
         language,
         **brand,
         **_article_helpers(language, content.time_zone, content.topic_url),
         subject=subject,
-        preview=" · ".join(one_line(article.title) for article in shown[1:4]) or subject,
+        preview=preview,
         day=format_day(content.edition_date, language, content.time_zone),
         headline=headline,
         lead=shown[0] if shown else None,
@@ -245,7 +247,7 @@ def _render_digest(
         personal=personal_links,
         tag_size=TAG_SIZES.__getitem__,
     )
-    return RenderedEmail(subject, html, text)
+    return RenderedEmail(subject, html, text, preview)
 
 
 # Characters of the lead headline in a subject: a whole title is at most 300, and the

@@ -1,4 +1,5 @@
-"""The desk's tables: its users, their signed-in sessions, and the audit log."""
+"""The desk's tables: its users, their signed-in sessions, the audit log, and editors'
+test sends of the next edition."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsroom.models import Base, UTCDateTime, _enum_values, utcnow
+from newsroom.models import Base, Frequency, UTCDateTime, _enum_values, utcnow
 
 
 class Role(enum.StrEnum):
@@ -71,3 +72,42 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(300), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     address: Mapped[str | None] = mapped_column(String(64))  # the client's, for web actions
+
+
+class TestSendStatus(enum.StrEnum):
+    __test__ = False  # not a pytest test class, whatever its name
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class TestSend(Base):
+    """An editor's "send a test" of the next edition, to any address: the row is what is
+    owed, its key names the one message (its Message-ID), and the worker that sends it
+    first claims the row, so a second bell sends nothing. It touches no subscriber, no
+    delivery and no counter."""
+
+    __tablename__ = "test_sends"
+    __test__ = False  # not a pytest test class, whatever its name
+    __table_args__ = (Index("ix_test_sends_due", "status", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    requested_by: Mapped[int | None] = mapped_column(
+        ForeignKey("desk_users.id", ondelete="SET NULL")
+    )
+    email: Mapped[str] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(8))
+    frequency: Mapped[Frequency] = mapped_column(
+        Enum(Frequency, native_enum=False, length=16, values_callable=_enum_values)
+    )
+    status: Mapped[TestSendStatus] = mapped_column(
+        Enum(TestSendStatus, native_enum=False, length=16, values_callable=_enum_values),
+        default=TestSendStatus.QUEUED,
+    )
+    subject: Mapped[str] = mapped_column(String(400), default="")  # as sent
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set while a worker sends it: a second bell in that time finds it taken.
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config import Settings
+from newsroom import tokens
 from newsroom.models import Subscriber
 from newsroom.subscribers import token_for
 from newsroom.tokens import Purpose
@@ -56,6 +57,25 @@ class PersonalLinks:
 def personal_links(subscriber: Subscriber, settings: Settings) -> PersonalLinks:
     unsubscribe = token_for(subscriber, Purpose.UNSUBSCRIBE, settings)  # signed once, used twice
     preferences = token_for(subscriber, Purpose.PREFERENCES, settings)
+    return PersonalLinks(
+        unsubscribe_url=settings.public_url + UNSUBSCRIBE_PATH + unsubscribe,
+        unsubscribe_mailto=_mailto(unsubscribe, settings),
+        preferences_url=settings.public_url + PREFERENCES_PATH + preferences,
+    )
+
+
+# No subscriber has id 0 (ids start at 1), so a token for it is a link that leads
+# nowhere: the unsubscribe and preferences pages answer it as a dead link, and RFC 8058's
+# one-click POST changes nothing, whoever the address belongs to.
+NO_SUBSCRIBER = 0
+
+
+def inert_links(address: str, settings: Settings) -> PersonalLinks:
+    """The links of a test email: real-looking and signed, for no subscriber, so a test
+    sent to a subscriber's own address cannot unsubscribe them."""
+    secret = settings.resolved_secret_key()
+    unsubscribe = tokens.make(secret, Purpose.UNSUBSCRIBE, NO_SUBSCRIBER, address)
+    preferences = tokens.make(secret, Purpose.PREFERENCES, NO_SUBSCRIBER, address)
     return PersonalLinks(
         unsubscribe_url=settings.public_url + UNSUBSCRIBE_PATH + unsubscribe,
         unsubscribe_mailto=_mailto(unsubscribe, settings),

@@ -17,6 +17,7 @@ from newsroom.deskmodels import AuditEntry, DeskSession, DeskUser, Role
 from newsroom.models import DeliveryStatus, PartnerState, SubscriberStatus
 from tests.deskdata import delivery_status, failing_partner, partner_state, subscriber
 from tests.desksupport import PASSWORD, Desk, add_user
+from tests.mailsupport import publish
 from tests.support import ADMIN, Server
 
 
@@ -42,6 +43,11 @@ CASES = [
     Case("GET", "/desk/", "/desk/", (303, 303, 303)),
     Case("POST", "/desk/account/language", "/desk/account/language", (401, 303, 303),
          {"language": "sv"}),
+    Case("GET", "/desk/editions", "/desk/editions", (303, 200, 200)),
+    Case("GET", "/desk/editions/{language}/preview.html",
+         "/desk/editions/sv/preview.html?frequency=daily", (303, 200, 200)),
+    Case("POST", "/desk/editions/test", "/desk/editions/test", (401, 303, 303),
+         {"email": "prov@example.org", "language": "sv", "frequency": "daily"}),
     Case("GET", "/desk/partners", "/desk/partners", (303, 403, 200)),
     Case("GET", "/desk/partners/{partner_id}", "/desk/partners/{partner}", (303, 403, 200)),
     Case("POST", "/desk/partners/{partner_id}/enable", "/desk/partners/{partner}/enable",
@@ -105,6 +111,7 @@ def world(server: Server) -> Iterator[World]:
     add_user("chef@example.se", Role.OPERATOR, "Åsa Lindqvist")
     spare = add_user("vikarie@example.se", Role.EDITOR, "Vera Vikarie")
     partner, delivery = failing_partner(disabled=True)
+    publish(title="Borlänge bygger ny bro över Dalälven")  # the next edition's news
     editor, operator = Desk(server), Desk(server)
     assert editor.sign_in("redaktor@example.se").status_code == 303
     assert operator.sign_in("chef@example.se").status_code == 303

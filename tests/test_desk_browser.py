@@ -114,8 +114,8 @@ def test_every_desk_page_passes_axe(server: Server, browser: Browser, locale: st
         page.locator("input[type=password]").fill(PASSWORD)
         page.locator("form button[type=submit]").first.click()
         expect(page.locator("h1")).not_to_have_text("Logga in på redaktionen")
-        for path in ("/desk", "/desk/partners", f"/desk/partners/{partner}", "/desk/users",
-                     "/desk/audit", "/desk/finns-inte"):  # fmt: skip
+        for path in ("/desk", "/desk/editions", "/desk/partners", f"/desk/partners/{partner}",
+                     "/desk/users", "/desk/audit", "/desk/finns-inte"):  # fmt: skip
             page.goto(server.base_url + path)
             assert page.locator("html").get_attribute("lang") == locale[:2], path
             assert_accessible(page)

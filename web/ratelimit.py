@@ -75,6 +75,10 @@ def rules(settings: Settings) -> dict[str, Rule]:
         # Desk sign-ins: per client address, and per account named (whatever the address).
         "desk_login": Rule(settings.desk_login_rate_per_minute, settings.desk_login_burst),
         "desk_login_account": Rule(settings.desk_login_rate_per_minute, settings.desk_login_burst),
+        # Test sends of the next edition, per desk user (whatever their address).
+        "desk_test_send": Rule(
+            settings.desk_test_send_rate_per_minute, settings.desk_test_send_burst
+        ),
     }
 
 

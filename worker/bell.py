@@ -28,6 +28,7 @@ PUSH_BATCH_SIZE = 100
 SEND_NOTICE = "budkavle.send_notice"
 SEND_DIGEST_BATCH = "budkavle.send_digest_batch"
 PLAN_DIGESTS = "budkavle.plan_digests"
+SEND_TEST_EDITION = "budkavle.send_test_edition"
 
 
 def ring(task: str, ids: Iterable[int]) -> None:
@@ -99,6 +100,10 @@ def ring_websub_pushes(subscription_ids: Iterable[int]) -> None:
 
 def ring_notices(subscriber_ids: Iterable[int]) -> None:
     ring(SEND_NOTICE, subscriber_ids)
+
+
+def ring_test_sends(test_send_ids: Iterable[int]) -> None:
+    ring(SEND_TEST_EDITION, test_send_ids)
 
 
 def ring_digest_batches(batches: Iterable[tuple[int, int]], delay: float | None = None) -> None:

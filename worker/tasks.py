@@ -6,10 +6,22 @@ from datetime import timedelta
 
 from config import get_settings
 from feeds.store import CHANGES_CHANNEL
-from newsroom import articles, editions, outbox, partners, retention
+from newsroom import articles, editions, outbox, partners, retention, testsends
 from newsroom.db import session_scope
 from newsroom.models import utcnow
-from worker import bell, bouncebox, deliver, digest, events, http, notices, push, tallies, websub
+from worker import (
+    bell,
+    bouncebox,
+    deliver,
+    digest,
+    events,
+    http,
+    notices,
+    push,
+    tallies,
+    testsend,
+    websub,
+)
 from worker.app import PRUNE_INTERVAL_SECONDS, app
 
 
@@ -126,9 +138,15 @@ def send_digest_batch(edition_id: int, batch: int) -> int:
     return outcome.sent
 
 
+@app.task(name=bell.SEND_TEST_EDITION, acks_late=True)
+def send_test_edition(test_send_id: int) -> None:
+    testsend.send(test_send_id, get_settings())
+
+
 @app.task(name="budkavle.sweep_digests", acks_late=True)
 def sweep_digests() -> int:
-    """Plan due editions; ring again for batches nobody sends and notices still owed."""
+    """Plan due editions; ring again for batches nobody sends, notices still owed and
+    editors' test sends whose bell was lost."""
     settings = get_settings()
     now = utcnow()
     batches = digest.plan_due(settings, now)
@@ -136,11 +154,13 @@ def sweep_digests() -> int:
         grace = timedelta(seconds=settings.digest_lease_seconds)
         batches += editions.stalled_batches(session, now, grace)
         editions.finish(session, now)
+        tests = testsends.due(session, now, timedelta(seconds=settings.outbox_grace_seconds))
     bell.ring_digest_batches(dict.fromkeys(batches))
+    bell.ring_test_sends(tests)
     subscriber_ids = notices.sweep(now)
     bell.ring_notices(subscriber_ids)
     tallies.swept("digests")
-    return len(batches) + len(subscriber_ids)
+    return len(batches) + len(subscriber_ids) + len(tests)
 
 
 @app.task(name="budkavle.read_bounce_mailbox", acks_late=True)

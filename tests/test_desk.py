@@ -14,7 +14,7 @@ from config import get_settings
 from newsroom import users
 from newsroom.db import session_scope
 from newsroom.deskmodels import AuditEntry, DeskSession, DeskUser, Role
-from newsroom.models import DeliveryStatus, PartnerState
+from newsroom.models import Article, DeliveryStatus, PartnerState
 from tests.deskdata import delivery_status, failing_partner, partner_state
 from tests.desksupport import PASSWORD, Desk, add_user
 from tests.support import ADMIN, Server
@@ -42,6 +42,18 @@ CASES = [
     Case("GET", "/desk/", "/desk/", (303, 303, 303)),
     Case("POST", "/desk/account/language", "/desk/account/language", (401, 303, 303),
          {"language": "sv"}),
+    Case("GET", "/desk/articles", "/desk/articles", (303, 200, 200)),
+    Case("GET", "/desk/articles/new", "/desk/articles/new", (303, 200, 200)),
+    Case("POST", "/desk/articles", "/desk/articles", (401, 303, 303),
+         {"action": "draft", "title": "Vårbudget för Dalarna", "language": "sv",
+          "body": "Regionen lägger fram sin budget."}),
+    Case("GET", "/desk/articles/{article_id}", "/desk/articles/{article}", (303, 200, 200)),
+    Case("POST", "/desk/articles/{article_id}", "/desk/articles/{article}", (401, 200, 200),
+         {"action": "preview", "title": "Förhandsvisning", "language": "sv", "body": "Text."}),
+    Case("GET", "/desk/articles/{article_id}/retract", "/desk/articles/{article}/retract",
+         (303, 200, 200)),
+    Case("POST", "/desk/articles/{article_id}/retract", "/desk/articles/{article}/retract",
+         (401, 303, 303)),
     Case("GET", "/desk/partners", "/desk/partners", (303, 403, 200)),
     Case("GET", "/desk/partners/{partner_id}", "/desk/partners/{partner}", (303, 403, 200)),
     Case("POST", "/desk/partners/{partner_id}/enable", "/desk/partners/{partner}/enable",
@@ -94,7 +106,9 @@ def world(server: Server) -> Iterator[World]:
     editor, operator = Desk(server), Desk(server)
     assert editor.sign_in("redaktor@example.se").status_code == 303
     assert operator.sign_in("chef@example.se").status_code == 303
-    ids = {"partner": partner, "delivery": delivery, "spare": spare}
+    with session_scope() as session:
+        article = session.scalars(select(Article.id)).one()  # failing_partner's article
+    ids = {"partner": partner, "delivery": delivery, "spare": spare, "article": article}
     yield World(ids, editor, operator, Desk(server))
 
 

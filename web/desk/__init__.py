@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import Response
 
-from web.desk import auditlog, home, login, partners, users
+from web.desk import articles, auditlog, home, login, partners, users
 from web.desk import session as desk
 from web.desk.render import DeskProblem, NeedsSignIn, problem_page, see, sign_in_first
 
@@ -30,7 +30,10 @@ def not_found(viewer: Annotated[desk.Viewer, Depends(desk.signed_in)]) -> Respon
 
 
 # In this order: the catch-all comes last, as it answers every other /desk path.
-ROUTERS = (login.router, home.router, partners.router, users.router, auditlog.router, _rest)
+ROUTERS = (
+    login.router, home.router, articles.router, partners.router, users.router, auditlog.router,
+    _rest,
+)  # fmt: skip
 
 
 def install(app: FastAPI) -> None:

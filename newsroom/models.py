@@ -101,6 +101,10 @@ class Article(Base):
         Index("ix_articles_language_feed", "status", "language", "published_at"),
         # Per language, as digests ask: "new in Swedish since P" is one range of it.
         Index("ix_articles_first_position", "language", "first_position"),
+        # The desk's list, newest first, of one status or one language: a walk back along
+        # either index from the page's last id, never a sort of the whole archive.
+        Index("ix_articles_status_id", "status", "id"),
+        Index("ix_articles_language_id", "language", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

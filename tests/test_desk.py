@@ -14,7 +14,7 @@ from config import get_settings
 from newsroom import users
 from newsroom.db import session_scope
 from newsroom.deskmodels import AuditEntry, DeskSession, DeskUser, Role
-from newsroom.models import DeliveryStatus, PartnerState, SubscriberStatus
+from newsroom.models import Article, DeliveryStatus, PartnerState, SubscriberStatus
 from tests.deskdata import delivery_status, failing_partner, partner_state, subscriber
 from tests.desksupport import PASSWORD, Desk, add_user
 from tests.mailsupport import publish
@@ -43,6 +43,18 @@ CASES = [
     Case("GET", "/desk/", "/desk/", (303, 303, 303)),
     Case("POST", "/desk/account/language", "/desk/account/language", (401, 303, 303),
          {"language": "sv"}),
+    Case("GET", "/desk/articles", "/desk/articles", (303, 200, 200)),
+    Case("GET", "/desk/articles/new", "/desk/articles/new", (303, 200, 200)),
+    Case("POST", "/desk/articles", "/desk/articles", (401, 303, 303),
+         {"action": "draft", "title": "Vårbudget för Dalarna", "language": "sv",
+          "body": "Regionen lägger fram sin budget."}),
+    Case("GET", "/desk/articles/{article_id}", "/desk/articles/{article}", (303, 200, 200)),
+    Case("POST", "/desk/articles/{article_id}", "/desk/articles/{article}", (401, 200, 200),
+         {"action": "preview", "title": "Förhandsvisning", "language": "sv", "body": "Text."}),
+    Case("GET", "/desk/articles/{article_id}/retract", "/desk/articles/{article}/retract",
+         (303, 200, 200)),
+    Case("POST", "/desk/articles/{article_id}/retract", "/desk/articles/{article}/retract",
+         (401, 303, 303)),
     Case("GET", "/desk/editions", "/desk/editions", (303, 200, 200)),
     Case("GET", "/desk/editions/{language}/preview.html",
          "/desk/editions/sv/preview.html?frequency=daily", (303, 200, 200)),
@@ -115,7 +127,10 @@ def world(server: Server) -> Iterator[World]:
     editor, operator = Desk(server), Desk(server)
     assert editor.sign_in("redaktor@example.se").status_code == 303
     assert operator.sign_in("chef@example.se").status_code == 303
-    ids = {"partner": partner, "delivery": delivery, "spare": spare,
+    with session_scope() as session:
+        # failing_partner's article, the first one made
+        article = session.scalars(select(Article.id).order_by(Article.id)).first()
+    ids = {"partner": partner, "delivery": delivery, "spare": spare, "article": article,
            "subscriber": subscriber("lena@bjarka-saby.example"),
            "bounced": subscriber("studs@example.se", SubscriberStatus.BOUNCED, failures=3),
            "leaving": subscriber("lamnar@example.se")}  # fmt: skip

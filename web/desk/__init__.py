@@ -11,7 +11,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import Response
 
-from web.desk import auditlog, dashboard, editions, home, login, partners, subscribers, users
+from web.desk import (
+    articles,
+    auditlog,
+    dashboard,
+    editions,
+    home,
+    login,
+    partners,
+    subscribers,
+    users,
+)
 from web.desk import session as desk
 from web.desk.render import DeskProblem, NeedsSignIn, problem_page, see, sign_in_first
 
@@ -31,9 +41,8 @@ def not_found(viewer: Annotated[desk.Viewer, Depends(desk.signed_in)]) -> Respon
 
 # In this order: the catch-all comes last, as it answers every other /desk path.
 ROUTERS = (
-    login.router, home.router, editions.router, dashboard.router, partners.router,
-    subscribers.router, users.router,
-    auditlog.router, _rest,
+    login.router, home.router, articles.router, editions.router, dashboard.router,
+    partners.router, subscribers.router, users.router, auditlog.router, _rest,
 )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "skip": ("Skip to content", "Hoppa till innehållet"),
     "nav.label": ("Desk", "Redaktionens meny"),
     "nav.home": ("Overview", "Översikt"),
+    "nav.articles": ("Articles", "Artiklar"),
     "nav.partners": ("Partners", "Partner"),
     "nav.subscribers": ("Subscribers", "Prenumeranter"),
     "nav.users": ("Users", "Användare"),
@@ -418,6 +419,193 @@ _WORDS: dict[str, tuple[str, str]] = {
     "error.test_nothing": (
         "Nothing new for this edition, so there is nothing to test. Nothing was sent.",
         "Inget nytt i det här utskicket, så det finns inget att testa. Inget skickades.",
+    ),
+    "articles.title": ("Articles", "Artiklar"),
+    "articles.new": ("Write an article", "Skriv en artikel"),
+    "articles.search": ("Find articles", "Hitta artiklar"),
+    "articles.query": ("Title or slug", "Rubrik eller slug"),
+    "articles.status": ("Status", "Status"),
+    "articles.language": ("Language", "Språk"),
+    "articles.any": ("Any", "Alla"),
+    "articles.find": ("Search", "Sök"),
+    "articles.none": ("No articles match.", "Inga artiklar matchar."),
+    "articles.headline": ("Title", "Rubrik"),
+    "articles.when": ("Published or planned", "Publicerad eller planerad"),
+    "articles.updated": ("Changed", "Ändrad"),
+    "articles.version": ("Version", "Version"),
+    "articles.older": ("Older articles", "Äldre artiklar"),
+    "articles.newest": ("Newest articles", "Nyaste artiklarna"),
+    "articles.pages": ("More articles", "Fler artiklar"),
+    "article.status.draft": ("draft", "utkast"),
+    "article.status.scheduled": ("scheduled", "schemalagd"),
+    "article.status.published": ("published", "publicerad"),
+    "article.status.retracted": ("retracted", "indragen"),
+    "article.new_title": ("New article", "Ny artikel"),
+    "article.edit_title": ("Edit: {title}", "Redigera: {title}"),
+    "article.facts": ("About this article", "Om artikeln"),
+    "article.address": ("Address", "Adress"),
+    "article.field.title": ("Title", "Rubrik"),
+    "article.field.language": ("Language", "Språk"),
+    "article.field.summary": ("Summary", "Ingress"),
+    "article.field.body": ("Text (Markdown)", "Brödtext (Markdown)"),
+    "article.field.tags": ("Tags, separated by commas", "Taggar, åtskilda med kommatecken"),
+    "article.field.authors": (
+        "Authors, separated by commas",
+        "Skribenter, åtskilda med kommatecken",
+    ),
+    "article.field.image": ("Image", "Bild"),
+    "article.field.image_url": ("Image URL", "Bildens adress (URL)"),
+    "article.field.image_alt": ("Alt text (what the image shows)", "Alt-text (vad bilden visar)"),
+    "article.field.image_caption": ("Caption", "Bildtext"),
+    "article.field.canonical_url": ("Canonical URL", "Kanonisk adress (URL)"),
+    "article.field.published_at": ("Publication time", "Publiceringstid"),
+    "article.field.lead": ("Lead story in digests", "Huvudnyhet i nyhetsbreven"),
+    "article.field.keep_out_of_email": ("Keep out of email", "Håll utanför e-post"),
+    "article.email": ("Email", "E-post"),
+    "article.hint.summary": (
+        "Shown in emails and feeds. Empty: the first paragraph, cut at 280 characters.",
+        "Visas i e-post och flöden. Tom: första stycket, kapat vid 280 tecken.",
+    ),
+    "article.hint.body": (
+        "Markdown: a blank line between paragraphs, ## for a subheading, *italics*.",
+        "Markdown: en tom rad mellan styckena, ## för en mellanrubrik, *kursiv*.",
+    ),
+    "article.hint.canonical_url": (
+        "Only if the article's own page is elsewhere (the newsroom's site).",
+        "Bara om artikelns egen sida finns någon annanstans (redaktionens webbplats).",
+    ),
+    "article.hint.published_at": (
+        "In {zone} time. Schedule publishes the article at this time; Publish now, at once.",
+        "I tidszonen {zone}. Schemalägg publicerar artikeln vid den här tiden; Publicera "
+        "nu, genast.",
+    ),
+    "article.preview": ("Preview", "Förhandsgranska"),
+    "article.preview_title": (
+        "Preview: the text as feeds and emails will carry it",
+        "Förhandsvisning: texten så som flöden och e-post visar den",
+    ),
+    "article.preview_note": (
+        "Nothing is saved until you press a save or publish button.",
+        "Inget sparas förrän du trycker på en knapp för att spara eller publicera.",
+    ),
+    "article.draft": ("Save draft", "Spara utkast"),
+    "article.publish": ("Publish now", "Publicera nu"),
+    "article.schedule": ("Schedule", "Schemalägg"),
+    "article.update": ("Update", "Uppdatera"),
+    "article.retract": ("Retract…", "Dra in…"),
+    "article.retracted_note": (
+        "This article was retracted {at} and can no longer be changed.",
+        "Artikeln drogs in {at} och kan inte längre ändras.",
+    ),
+    "article.view": ("Open the public page", "Öppna den publika sidan"),
+    "article.back": ("All articles", "Alla artiklar"),
+    "articles.done.created": ("The draft is saved.", "Utkastet är sparat."),
+    "articles.done.saved": ("The draft is saved.", "Utkastet är sparat."),
+    "articles.done.published": (
+        "Published. Feeds, partners and digests follow on their own.",
+        "Publicerad. Flöden, partner och nyhetsbrev följer efter av sig själva.",
+    ),
+    "articles.done.scheduled": (
+        "Scheduled: it is published at the time given.",
+        "Schemalagd: den publiceras vid den angivna tiden.",
+    ),
+    "articles.done.updated": (
+        "Updated. Feeds and partners get the new version.",
+        "Uppdaterad. Flöden och partner får den nya versionen.",
+    ),
+    "articles.done.retracted": (
+        "Retracted. It leaves the feeds, and partners are told.",
+        "Indragen. Den försvinner ur flödena, och partner får veta det.",
+    ),
+    "retract.title": ("Retract: {title}", "Dra in: {title}"),
+    "retract.explain": (
+        "A retracted article leaves every feed and the site, partners are told, and it "
+        "cannot be published again. This cannot be undone.",
+        "En indragen artikel försvinner ur alla flöden och från webbplatsen, partner får "
+        "veta det, och den kan inte publiceras igen. Det går inte att ångra.",
+    ),
+    "retract.confirm": ("Yes, retract the article", "Ja, dra in artikeln"),
+    "retract.cancel": ("No, back to the article", "Nej, tillbaka till artikeln"),
+    "language.sv": ("Swedish", "svenska"),
+    "language.fi": ("Finnish", "finska"),
+    "language.nb": ("Norwegian Bokmål", "norska (bokmål)"),
+    "language.nn": ("Norwegian Nynorsk", "norska (nynorska)"),
+    "language.no": ("Norwegian", "norska"),
+    "language.da": ("Danish", "danska"),
+    "language.is": ("Icelandic", "isländska"),
+    "language.en": ("English", "engelska"),
+    "language.se": ("Northern Sami", "nordsamiska"),
+    "error.article_fields": (
+        "Some fields are not right; see the messages beside them. Nothing was saved.",
+        "Några fält är fel; se meddelandena vid dem. Inget sparades.",
+    ),
+    "error.article_changed": (
+        "Someone saved this article after you opened it. Your text is still here; press "
+        "again to replace their version, or open the article anew to see it.",
+        "Någon sparade artikeln efter att du öppnade den. Din text finns kvar; tryck igen "
+        "för att ersätta deras version, eller öppna artikeln på nytt för att se den.",
+    ),
+    "error.article_retracted": (
+        "This article is retracted and cannot be changed. Nothing was saved.",
+        "Artikeln är indragen och kan inte ändras. Inget sparades.",
+    ),
+    "error.form_kind": (
+        "The form must be sent as a plain web form. Nothing was changed.",
+        "Formuläret måste skickas som ett vanligt webbformulär. Inget ändrades.",
+    ),
+    "error.encoding": (
+        "The form was not sent as UTF-8 text. Nothing was changed.",
+        "Formuläret skickades inte som UTF-8-text. Inget ändrades.",
+    ),
+    "error.article.title": (
+        "Title: one line, not empty, at most 300 characters.",
+        "Rubrik: en rad, inte tom, högst 300 tecken.",
+    ),
+    "error.article.language": (
+        "Language: choose one of the languages in the list.",
+        "Språk: välj ett av språken i listan.",
+    ),
+    "error.article.summary": (
+        "Summary: at most 2000 characters.",
+        "Ingress: högst 2000 tecken.",
+    ),
+    "error.article.body": (
+        "Text: write something (text or an image), at most 1 MiB.",
+        "Brödtext: skriv något (text eller en bild), högst 1 MiB.",
+    ),
+    "error.article.tags": (
+        "Tags: at most 20, each at most 60 characters with letters or digits.",
+        "Taggar: högst 20, var och en högst 60 tecken med bokstäver eller siffror.",
+    ),
+    "error.article.authors": (
+        "Authors: at most 20 names, each at most 120 characters.",
+        "Skribenter: högst 20 namn, vart och ett högst 120 tecken.",
+    ),
+    "error.article.image_url": (
+        "Image URL: an address beginning with https:// or http://, without spaces. An "
+        "image with alt text or a caption needs one.",
+        "Bildens adress: en adress som börjar med https:// eller http://, utan mellanslag. "
+        "En bild med alt-text eller bildtext behöver en.",
+    ),
+    "error.article.image_alt": (
+        "Alt text: one line of at most 300 characters.",
+        "Alt-text: en rad med högst 300 tecken.",
+    ),
+    "error.article.image_caption": (
+        "Caption: one line of at most 500 characters.",
+        "Bildtext: en rad med högst 500 tecken.",
+    ),
+    "error.article.canonical_url": (
+        "Canonical URL: an address beginning with https:// or http://, without spaces.",
+        "Kanonisk adress: en adress som börjar med https:// eller http://, utan mellanslag.",
+    ),
+    "error.article.schedule_time": (
+        "Publication time: to schedule, give a time in the future.",
+        "Publiceringstid: ange en tid i framtiden för att schemalägga.",
+    ),
+    "error.article.published_at": (
+        "Publication time: a date and time between 1970 and 2100, e.g. 2026-12-24T07:00.",
+        "Publiceringstid: datum och tid mellan 1970 och 2100, t.ex. 2026-12-24T07:00.",
     ),
     "error.back": ("Back to the overview", "Tillbaka till översikten"),
 }

@@ -164,7 +164,11 @@ async def posted(request: Request) -> Posted:
     viewer = current_viewer(request)
     if viewer is None:
         raise NeedsSignIn()
-    form = await read_form(request)
+    return checked(viewer, await read_form(request))
+
+
+def checked(viewer: Viewer, form: FormData) -> Posted:
+    """The form, if it carries the session's CSRF token; a 403 page if not."""
     given = form.get("csrf")
     if not isinstance(given, str) or not hmac.compare_digest(given.encode(), viewer.csrf.encode()):
         raise DeskProblem(403, "error.csrf")

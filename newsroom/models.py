@@ -341,6 +341,9 @@ class PartnerDelivery(Base):
         Index("ix_partner_deliveries_chain", "partner_id", "article_id", "event_id"),
         # The log's retention deletes the oldest first (newsroom/retention.py).
         Index("ix_partner_deliveries_created", "created_at"),
+        # The desk: a partner's newest deliveries, and its last success (partnerhealth.py).
+        Index("ix_partner_deliveries_log", "partner_id", "id"),
+        Index("ix_partner_deliveries_delivered", "partner_id", "delivered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

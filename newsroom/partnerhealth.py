@@ -55,33 +55,57 @@ def health(session: Session, partner_id: int | None = None) -> list[PartnerHealt
     if not ids:
         return []
     by = PartnerDelivery.partner_id
+    # Each figure from an index, never by aggregating the whole log (90 days of every
+    # partner's deliveries): the last success per partner from (partner_id, delivered_at),
+    # the rest from the deliveries still owed or given up, which ix_partner_deliveries_due
+    # finds among the delivered many.
+    last = (
+        select(func.max(PartnerDelivery.delivered_at))
+        .where(by == Partner.id)
+        .correlate(Partner)
+        .scalar_subquery()
+    )
+    successes: dict[int, datetime | None] = {
+        partner_id: success
+        for partner_id, success in session.execute(
+            select(Partner.id, last).where(Partner.id.in_(ids))
+        )
+    }
+    unfinished = PartnerDelivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.FAILED])
     rows = session.execute(
         select(
             by,
-            func.max(PartnerDelivery.delivered_at),
             func.min(PartnerDelivery.next_attempt_at).filter(
                 PartnerDelivery.status == DeliveryStatus.PENDING
             ),
             func.count().filter(PartnerDelivery.status == DeliveryStatus.PENDING),
             func.count().filter(PartnerDelivery.status == DeliveryStatus.FAILED),
         )
-        .where(by.in_(ids))
+        .where(by.in_(ids), unfinished)
         .group_by(by)
     ).all()
     figures = {row[0]: row[1:] for row in rows}
+    # Attempts since the run of failures began: only an unfinished delivery has any, as a
+    # delivery that succeeded meanwhile ended the run (push.py clears failing_since).
     in_a_row: dict[int, int] = {
         partner_id: count
         for partner_id, count in session.execute(
             select(by, func.count())
             .join(DeliveryAttempt, DeliveryAttempt.delivery_id == PartnerDelivery.id)
             .join(Partner, Partner.id == by)
-            .where(by.in_(ids), DeliveryAttempt.attempted_at >= Partner.failing_since)
+            .where(
+                by.in_(ids),
+                unfinished,
+                Partner.failing_since.is_not(None),
+                DeliveryAttempt.attempted_at >= Partner.failing_since,
+            )
             .group_by(by)
         )
     }
     result = []
     for partner in found:
-        success, upcoming, pending, failed = figures.get(partner.id, (None, None, 0, 0))
+        upcoming, pending, failed = figures.get(partner.id, (None, 0, 0))
+        success = successes.get(partner.id)
         result.append(
             PartnerHealth(
                 partner=partner,

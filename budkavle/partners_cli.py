@@ -11,7 +11,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from budkavle.tables import Column, JsonOption, Record, print_json, show, when
-from newsroom import partners
+from newsroom import audit, partners
 from newsroom.db import migrate, session_scope
 from newsroom.models import DeliveryStatus, Partner, PartnerState, utcnow
 from newsroom.partners import PartnerError, PartnerIn
@@ -173,6 +173,25 @@ def enable(name: Annotated[str, typer.Argument(help="Partner name or id.")]) -> 
         waiting = partners.enable(session, partner)
     ring_pushes(waiting)
     console.print(f"[green]✓[/green] {name} enabled; {len(waiting)} waiting deliveries go out now")
+
+
+@app.command("rotate-secret")
+def rotate_secret(name: Annotated[str, typer.Argument(help="Partner name or id.")]) -> None:
+    """A new signing secret, printed this once; the old one keeps signing beside it for
+    BUDKAVLE_PARTNER_SECRET_OVERLAP_HOURS. The pull key stays as it is."""
+    migrate()
+    with session_scope() as session:
+        partner = _find(session, name)
+        rotated = partners.rotate_secret(session, partner, utcnow(), audit.Actor(None, audit.CLI))
+        label = f"partner {partner.id}: {partner.name}"
+    console.print(f"[green]✓[/green] {label}: new signing secret")
+    console.print(f"  signing secret  {rotated.secret}")
+    if rotated.overlap_ends is None:
+        console.print("  The previous secret no longer signs (no overlap is configured).")
+    else:
+        console.print(f"  The previous secret also signs until {when(rotated.overlap_ends)} UTC: "
+                      "pushes carry both signatures until then.")  # fmt: skip
+    console.print("  Keep it now: it is not shown again.")
 
 
 def _find(session: Session, name: str) -> Partner:

@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         "private or loopback (over http too); empty: only public https.",
     )
     push_timeout_seconds: float = Field(10.0, gt=0, description="Total time for one push.")
+    partner_secret_overlap_hours: float = Field(
+        24.0,
+        ge=0,
+        description="Hours a rotated-out partner signing secret still signs pushes beside "
+        "the new one (both signatures in webhook-signature).",
+    )
     websub_lease_seconds: int = Field(
         10 * 24 * 3600, ge=60, description="WebSub lease when the subscriber asks for none."
     )

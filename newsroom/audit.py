@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from newsroom.deskmodels import AuditEntry, DeskUser
 
 CLI = "cli"  # the actor of a command typed on the server
+ADMIN_API = "admin api"  # the actor of a call with the admin token
 
 
 @dataclass(frozen=True)

@@ -316,6 +316,10 @@ class Partner(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
     # The signing secret ("whsec_..."): kept, since every push is signed with it.
     secret: Mapped[str | None] = mapped_column(String(100))
+    # The secret before the last rotation: it still signs, beside the new one, until
+    # previous_secret_expires_at (the overlap), so a partner can switch without a gap.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Only a hash of the pull key: it is only ever checked, never shown again.
     pull_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)        # slugs; [] = all

@@ -2,7 +2,8 @@
 
 A partner gets a signing secret (Standard Webhooks, "whsec_" + base64) for its pushes
 and a pull key for the pull API. Both are shown once; the pull key is kept only as a
-hash, the secret in full because every push is signed with it.
+hash, the secret in full because every push is signed with it. Rotating the secret
+keeps the old one signing beside the new one for an overlap period (rotate_secret).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -21,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from config import get_settings
-from newsroom import netguard, retention
+from newsroom import audit, netguard, retention
 from newsroom.errors import DomainError
 from newsroom.models import (
     DeliveryAttempt,
@@ -94,7 +96,7 @@ def register(session: Session, data: PartnerIn) -> tuple[Partner, str, str]:
             netguard.check(data.webhook_url, get_settings().allowed_networks)
         except netguard.UnsafeURL as exc:
             raise UnsafeWebhook("webhook_url", str(exc)) from None
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    secret = new_secret()
     pull_key = PULL_KEY_PREFIX + secrets.token_urlsafe(32)
     partner = Partner(
         name=data.name,
@@ -107,6 +109,56 @@ def register(session: Session, data: PartnerIn) -> tuple[Partner, str, str]:
     session.add(partner)
     session.flush()
     return partner, secret, pull_key
+
+
+def new_secret() -> str:
+    """A Standard Webhooks signing secret: "whsec_" and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@dataclass(frozen=True)
+class Rotated:
+    secret: str  # shown this once
+    overlap_ends: datetime | None  # None: no overlap, the old secret stopped at once
+
+
+def rotate_secret(
+    session: Session, partner: Partner, now: datetime, actor: audit.Actor
+) -> Rotated:
+    """A new signing secret; the current one keeps signing beside it for the overlap
+    (BUDKAVLE_PARTNER_SECRET_OVERLAP_HOURS), so a partner verifying with either accepts.
+
+    Rotating again during an overlap: the current secret becomes the previous one, with
+    a fresh overlap, and the one before it stops signing at once. Two signatures at most;
+    a partner still on that oldest secret was told twice to switch.
+    The pull key is a separate credential and stays as it is.
+    """
+    overlap = timedelta(hours=get_settings().partner_secret_overlap_hours)
+    secret = new_secret()
+    if partner.secret is not None and overlap > timedelta(0):
+        partner.previous_secret = partner.secret
+        partner.previous_secret_expires_at = now + overlap
+    else:
+        partner.previous_secret = None
+        partner.previous_secret_expires_at = None
+    partner.secret = secret
+    ends = partner.previous_secret_expires_at
+    # Audited in the rotation's own transaction, by whichever door it came through; the
+    # details name the partner and the overlap, never a secret.
+    details = {"partner": partner.id, "overlap_ends": ends.isoformat() if ends else None}
+    audit.record(session, actor, "partner.rotate_secret", now, partner.name, details)
+    session.flush()
+    return Rotated(secret, ends)
+
+
+def signing_secrets(
+    current: str, previous: str | None, expires_at: datetime | None, now: datetime
+) -> tuple[str, ...]:
+    """The secrets a push is signed with now: the current one, and during an overlap the
+    previous one after it (Standard Webhooks lets webhook-signature carry several)."""
+    if previous is not None and expires_at is not None and now < expires_at:
+        return (current, previous)
+    return (current,)
 
 
 def by_key(session: Session, key: str) -> Partner | None:

@@ -64,6 +64,8 @@ CASES = [
     Case("GET", "/desk/partners/{partner_id}", "/desk/partners/{partner}", (303, 403, 200)),
     Case("POST", "/desk/partners/{partner_id}/enable", "/desk/partners/{partner}/enable",
          (401, 403, 303)),
+    Case("POST", "/desk/partners/{partner_id}/rotate-secret",
+         "/desk/partners/{partner}/rotate-secret", (401, 403, 200), {"confirm": "yes"}),
     Case("POST", "/desk/deliveries/{delivery_id}/replay", "/desk/deliveries/{delivery}/replay",
          (401, 403, 303)),
     Case("GET", "/desk/subscribers", "/desk/subscribers", (303, 403, 200)),

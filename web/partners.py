@@ -7,7 +7,7 @@ import binascii
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
 from pydantic import BaseModel, Field
@@ -17,14 +17,14 @@ from config import get_settings
 from feeds import query
 from feeds.model import CONTENT_TYPES
 from feeds.render import render
-from newsroom import outbox, partners, retention
+from newsroom import audit, outbox, partners, retention
 from newsroom.db import session_scope
 from newsroom.models import OutboxEvent, Partner, PartnerState, utcnow
 from newsroom.partners import PartnerIn
 from web import errors
 from web.auth import require_admin
 from web.params import MAX_ROW_ID, RowId
-from web.ratelimit import limited
+from web.ratelimit import client_key, limited
 from worker.bell import ring_pushes
 
 admin = APIRouter(
@@ -59,6 +59,15 @@ class PartnerOut(BaseModel):
 class PartnerCreated(PartnerOut):
     secret: str
     pull_key: str
+
+
+class SecretRotated(BaseModel):
+    id: int
+    secret: str = Field(description="The new signing secret (`whsec_...`), shown this once.")
+    previous_secret_valid_until: datetime | None = Field(
+        description="Until then pushes carry two signatures, with the new secret and the "
+        "previous one; null: the previous secret stopped signing at once (overlap 0)."
+    )
 
 
 class AttemptOut(BaseModel):
@@ -124,6 +133,31 @@ def enable_partner(partner_id: RowId) -> PartnerOut:
         waiting = partners.enable(session, partner)
         out = _out(partner)
     ring_pushes(waiting)
+    return out
+
+
+@admin.post("/{partner_id}/rotate-secret", response_model=SecretRotated)
+def rotate_partner_secret(
+    request: Request,
+    response: Response,
+    partner_id: Annotated[int, Path(description="The partner's id.")],
+) -> SecretRotated:
+    """A new signing secret, shown this once. The previous one keeps signing beside it for
+    BUDKAVLE_PARTNER_SECRET_OVERLAP_HOURS: every push in between carries both signatures in
+    `webhook-signature` (`v1,<new> v1,<old>`, as Standard Webhooks allows), so the partner
+    can switch at its own pace. Rotating again during an overlap drops the oldest secret
+    at once. The pull key is not changed."""
+    # An id no column can hold is a partner that does not exist: 404, as for any other
+    # (PostgreSQL would refuse to even compare it with an INTEGER column).
+    if not 1 <= partner_id <= MAX_ROW_ID:
+        raise partners.PartnerNotFound("partner", f"no partner {partner_id}")
+    actor = audit.Actor(None, audit.ADMIN_API, client_key(request))
+    with session_scope() as session:
+        partner = partners.find(session, partner_id)
+        rotated = partners.rotate_secret(session, partner, utcnow(), actor)
+        out = SecretRotated(id=partner.id, secret=rotated.secret,
+                            previous_secret_valid_until=rotated.overlap_ends)  # fmt: skip
+    response.headers["Cache-Control"] = "no-store"  # a secret: no cache keeps it
     return out
 
 

@@ -74,7 +74,8 @@ class Outgoing:
     partner_id: int
     url: str
     webhook_id: str
-    secret: str
+    # The current secret, then during a rotation's overlap the previous one: each signs.
+    secrets: tuple[str, ...]
     body: bytes
     lease_until: datetime
 
@@ -100,6 +101,13 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{webhook_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def signatures(secrets: Sequence[str], webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The webhook-signature header: one signature per secret, space-separated. Standard
+    Webhooks has receivers accept a message if any one of them verifies, which is what
+    lets a secret rotate without a gap."""
+    return " ".join(sign(secret, webhook_id, timestamp, body) for secret in secrets)
 
 
 def push(delivery_id: int) -> list[int]:
@@ -159,7 +167,7 @@ def _send(outgoing: Outgoing) -> _Sent:
     error = None
     try:
         timestamp = int(time.time())
-        signature = sign(outgoing.secret, outgoing.webhook_id, timestamp, outgoing.body)
+        signature = signatures(outgoing.secrets, outgoing.webhook_id, timestamp, outgoing.body)
         headers = {
             "content-type": "application/json",
             "webhook-id": outgoing.webhook_id,
@@ -272,15 +280,18 @@ def _claim_batch(delivery_ids: Sequence[int], now: datetime) -> list[Outgoing]:
         ).all()
         rows = [row for row in rows if row.status is DeliveryStatus.PENDING]
         rows = [row for row in rows if row.next_attempt_at <= now]  # else leased, or not due
-        endpoints = {
-            partner_id: (url, secret)
-            for partner_id, url, secret, state in session.execute(
-                select(Partner.id, Partner.webhook_url, Partner.secret, Partner.state).where(
-                    Partner.id.in_({row.partner_id for row in rows})
-                )
-            )
-            if state is PartnerState.ACTIVE and url and secret
-        }
+        # The secrets are read at each claim, not kept from the delivery's first attempt:
+        # a retry or replay after a rotation is signed with the secrets valid now.
+        endpoints: dict[int, tuple[str, tuple[str, ...]]] = {}
+        for partner in session.execute(
+            select(Partner.id, Partner.webhook_url, Partner.secret, Partner.state,
+                   Partner.previous_secret, Partner.previous_secret_expires_at)
+            .where(Partner.id.in_({row.partner_id for row in rows}))
+        ):  # fmt: skip
+            if partner.state is PartnerState.ACTIVE and partner.webhook_url and partner.secret:
+                endpoints[partner.id] = (partner.webhook_url, partners.signing_secrets(
+                    partner.secret, partner.previous_secret,
+                    partner.previous_secret_expires_at, now))  # fmt: skip
         claimed = [row for row in rows if row.partner_id in endpoints]
         if not claimed:
             return []
@@ -308,11 +319,10 @@ def _claim_batch(delivery_ids: Sequence[int], now: datetime) -> list[Outgoing]:
         bodies = {event.id: payload(event) for event in events}
     outgoing = []
     for row in sorted(claimed):
-        url, secret = endpoints[row.partner_id]
-        assert url is not None and secret is not None
+        url, secrets = endpoints[row.partner_id]
         body = bodies[row.event_id]
         outgoing.append(
-            Outgoing(row.id, row.partner_id, url, row.webhook_id, secret, body, lease_until)
+            Outgoing(row.id, row.partner_id, url, row.webhook_id, secrets, body, lease_until)
         )
     return outgoing
 

@@ -85,6 +85,42 @@ _WORDS: dict[str, tuple[str, str]] = {
     "partner.all": ("everything", "allt"),
     "partner.disabled_why": ("Disabled since {at}: {reason}", "Avstängd sedan {at}: {reason}"),
     "partner.enable": ("Enable and send what waited", "Slå på och skicka det som väntat"),
+    "partner.signing": ("Signing secret", "Signeringsnyckel"),
+    "partner.overlap": (
+        "A rotation is under way: pushes carry the new and the previous secret's signatures "
+        "until {at}.",
+        "Ett nyckelbyte pågår: utskicken bär både den nya och den förra nyckelns signatur "
+        "till {at}.",
+    ),
+    "partner.rotate_hint": (
+        "A new secret is made and shown once. The current one keeps signing beside it for "
+        "{hours} hours, so the partner can switch without missing a push. Rotating again "
+        "meanwhile stops the oldest secret at once. The pull key stays as it is.",
+        "En ny nyckel skapas och visas en gång. Den nuvarande fortsätter att signera bredvid "
+        "den i {hours} timmar, så att partnern hinner byta utan att missa ett utskick. Ett nytt "
+        "byte under tiden stoppar den äldsta nyckeln direkt. Hämtnyckeln ändras inte.",
+    ),
+    "partner.rotate_confirm": (
+        "I will give the partner the new secret",
+        "Jag lämnar den nya nyckeln till partnern",
+    ),
+    "partner.rotate": ("Rotate the signing secret", "Byt signeringsnyckel"),
+    "secret.title": ("New signing secret: {name}", "Ny signeringsnyckel: {name}"),
+    "secret.once": (
+        "Copy the secret now and give it to the partner: it is not shown again.",
+        "Kopiera nyckeln nu och lämna den till partnern: den visas inte igen.",
+    ),
+    "secret.new": ("New secret", "Ny nyckel"),
+    "secret.previous": ("Previous secret", "Förra nyckeln"),
+    "secret.overlap_until": ("signs too until {at}", "signerar också till {at}"),
+    "secret.no_overlap": ("no longer signs", "signerar inte längre"),
+    "secret.both": (
+        "Until then every push carries two signatures in webhook-signature, one per secret; "
+        "a partner verifying with either accepts it (Standard Webhooks).",
+        "Fram till dess bär varje utskick två signaturer i webhook-signature, en per nyckel; "
+        "en partner som kontrollerar med någon av dem godtar det (Standard Webhooks).",
+    ),
+    "secret.back": ("Back to {name}", "Tillbaka till {name}"),
     "partner.log": ("Deliveries, newest first", "Leveranser, nyaste först"),
     "partner.no_log": ("No deliveries yet.", "Inga leveranser ännu."),
     "delivery.id": ("Delivery", "Leverans"),
@@ -394,6 +430,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "error.display_name": (
         "Name: one line of at most 200 characters.",
         "Namn: en rad med högst 200 tecken.",
+    ),
+    "error.confirm": (
+        "Tick the box first: the partner needs the new secret. Nothing was changed.",
+        "Kryssa i rutan först: partnern behöver den nya nyckeln. Inget ändrades.",
     ),
     "error.role": ("Choose editor or operator.", "Välj redaktör eller driftansvarig."),
     "error.search": (

@@ -1,4 +1,5 @@
-"""Partners for operators: the health table, one partner's log, enable and replay.
+"""Partners for operators: the health table, one partner's log, enable, replay, and the
+rotation of a partner's signing secret.
 
 Enable and replay call the same newsroom functions as the admin API (web/partners.py),
 and ring the same bell after the commit; the desk adds the audit entry to the transaction.
@@ -11,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from config import get_settings
 from newsroom import audit, partnerhealth, partners
 from newsroom.db import read_scope, session_scope
 from newsroom.errors import DomainError
@@ -28,9 +30,11 @@ LOG_SIZE = 50
 
 
 def row_id(value: str) -> int:
-    """A path's id, or a 404 page (not the API's 422) for anything else: also an id past
-    what an SQL INTEGER holds, which PostgreSQL would refuse with an error (web/params.py)."""
-    if not value.isascii() or not value.isdigit() or len(value) > 10 or int(value) > MAX_ROW_ID:
+    """A path's id, or a 404 page (not the API's 422) for anything else."""
+    # Past an INTEGER column's range is no row either (PostgreSQL would refuse the query).
+    if not value.isascii() or not value.isdigit() or len(value) > 10:
+        raise DeskProblem(404, "error.404")
+    if not 1 <= int(value) <= MAX_ROW_ID:
         raise DeskProblem(404, "error.404")
     return int(value)
 
@@ -51,17 +55,25 @@ def partners_table(request: Request, viewer: Operator) -> Response:
 def partner_page(
     request: Request, viewer: Operator, partner_id: str, replayed: str = "", enabled: str = ""
 ) -> Response:
-    with read_scope() as session:
-        found = partnerhealth.health(session, row_id(partner_id))
-        if not found:
-            raise DeskProblem(404, "error.404")
-        log = partners.log(session, found[0].partner, LOG_SIZE)
     notice: tuple[str, dict[str, object]] | None = None
     if replayed.isdigit():
         notice = ("done.replayed", {"id": int(replayed)})
     elif enabled.isdigit():
-        notice = ("done.enabled", {"name": found[0].partner.name, "count": int(enabled)})
-    return page(request, "partner.html", viewer, row=found[0], log=log, notice=notice)
+        notice = ("done.enabled", {"count": int(enabled)})
+    return _partner_page(request, viewer, row_id(partner_id), notice=notice)
+
+
+def _partner_page(
+    request: Request, viewer: desk.Viewer, partner_id: int, status: int = 200, **values: object
+) -> Response:
+    with read_scope() as session:
+        found = partnerhealth.health(session, partner_id)
+        if not found:
+            raise DeskProblem(404, "error.404")
+        log = partners.log(session, found[0].partner, LOG_SIZE)
+    hours = f"{get_settings().partner_secret_overlap_hours:g}"
+    return page(request, "partner.html", viewer, status, row=found[0], log=log, now=utcnow(),
+                overlap_hours=hours, **{"errors": {}, "notice": None, **values})  # fmt: skip
 
 
 @router.post("/partners/{partner_id}/enable")
@@ -99,3 +111,25 @@ def replay_delivery(request: Request, posted: OperatorPost, delivery_id: str) ->
         raise refused(exc) from None
     ring_pushes([ids[1]])
     return see(f"/desk/partners/{ids[0]}?replayed={ids[1]}")
+
+
+@router.post("/partners/{partner_id}/rotate-secret")
+def rotate_secret(request: Request, posted: OperatorPost, partner_id: str) -> Response:
+    """A new signing secret, shown on this answer's page only (never in a URL or a log)."""
+    viewer = posted.viewer
+    target = row_id(partner_id)
+    # A new secret is a change the partner must act on: only with the box ticked.
+    if posted.field("confirm", 10) != "yes":
+        return _partner_page(request, viewer, target, 422, errors={"confirm": "error.confirm"})
+    try:
+        with session_scope() as session:
+            partner = partners.find(session, target)
+            actor = audit.Actor(viewer.user_id, viewer.login, client_key(request))
+            rotated = partners.rotate_secret(session, partner, utcnow(), actor)
+            shown = {"id": partner.id, "name": partner.name}
+    except DomainError as exc:
+        raise refused(exc) from None
+    # page() marks it no-store: the secret stays in no cache and, after a 200 to a POST,
+    # a reload asks before sending the form again rather than showing it from history.
+    return page(request, "partner_secret.html", viewer, partner=shown,
+                secret=rotated.secret, overlap_ends=rotated.overlap_ends)  # fmt: skip

@@ -114,10 +114,19 @@ def test_every_desk_page_passes_axe(server: Server, browser: Browser, locale: st
         page.locator("input[type=password]").fill(PASSWORD)
         page.locator("form button[type=submit]").first.click()
         expect(page.locator("h1")).not_to_have_text("Logga in på redaktionen")
-        for path in ("/desk", "/desk/editions", "/desk/partners", f"/desk/partners/{partner}",
-                     "/desk/users", "/desk/audit", "/desk/finns-inte"):  # fmt: skip
+        for path in ("/desk", "/desk/articles", "/desk/articles/new", "/desk/editions",
+                     "/desk/dashboard", "/desk/partners", f"/desk/partners/{partner}",
+                     "/desk/subscribers", "/desk/users", "/desk/audit",
+                     "/desk/finns-inte"):  # fmt: skip
             page.goto(server.base_url + path)
             assert page.locator("html").get_attribute("lang") == locale[:2], path
             assert_accessible(page)
+        # The new signing secret, shown once after a rotation.
+        page.goto(f"{server.base_url}/desk/partners/{partner}")
+        page.locator("input#confirm").check()
+        page.locator(f"form[action='/desk/partners/{partner}/rotate-secret'] button").click()
+        expect(page.locator("code.secret")).to_be_visible()
+        assert_accessible(page)
+        shoot(page, f"partner-secret-{locale[:2]}", "any")
     finally:
         context.close()

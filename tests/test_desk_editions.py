@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from config import get_settings
+from email_templates import content
 from newsroom import testsends
 from newsroom.db import session_scope
 from newsroom.deskmodels import AuditEntry, Role, TestSend, TestSendStatus
@@ -301,3 +302,23 @@ def test_a_lost_bell_or_a_dead_worker_is_swept_and_sent_once(
     sweep_digests()  # nothing is due any more
     time.sleep(1.5)
     assert len(mail.messages) == 2
+
+
+def test_the_overview_counts_every_edition_as_one_edition_alone_would(
+    newsroom: Newsroom,
+) -> None:
+    # every_upcoming counts all audiences in one grouped query; upcoming, one at a time.
+    publish(title="Ålesund och Umeå jämför vinterväghållning")
+    subscribe("sent@example.se", frequency="weekly", language="sv")
+    settings = get_settings()
+    with session_scope() as session:
+        together = content.every_upcoming(session, settings.subscribe_language_codes, settings)
+        alone = [
+            content.upcoming(session, language, frequency, settings)
+            for language in settings.subscribe_language_codes
+            for frequency in Frequency
+        ]
+    assert together == alone
+    counted = {(e.language, e.frequency): e.subscribers for e in together if e.subscribers}
+    assert counted == {("sv", Frequency.DAILY): 1, ("fi", Frequency.DAILY): 1,
+                       ("sv", Frequency.WEEKLY): 2}  # fmt: skip

@@ -81,11 +81,11 @@ class Row:
 def _overview(settings: Settings) -> list[Row]:
     with read_scope() as session:
         return [
-            Row(code, frequency.value, found.subscribers, len(found.article_ids))
-            for code in settings.subscribe_language_codes
-            for frequency in Frequency
-            for found in [content.upcoming(session, code, frequency, settings)]
-        ]
+            Row(found.language, found.frequency.value, found.subscribers,
+                len(found.article_ids))
+            for found in content.every_upcoming(
+                session, settings.subscribe_language_codes, settings)
+        ]  # fmt: skip
 
 
 def _editions_page(
